@@ -1,0 +1,9 @@
+"""convolve: a convolutional neural-network library on NumPy, with PyTorch's names and semantics."""
+
+from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401
+from .random import get_rng_state, manual_seed, set_rng_state  # noqa: F401
+from .tensor import Tensor, tensor  # noqa: F401, I001 - first: the op modules import it
+
+from . import functional, nn  # noqa: F401, E402
+
+__version__ = "0.1.0"

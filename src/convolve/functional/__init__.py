@@ -1,0 +1,13 @@
+"""Differentiable ops on Tensors, one module per family (``import convolve.functional as F``)."""
+
+from .conv import *  # noqa: F401,F403
+from .elementwise import (  # noqa: F401
+    abs, add, clamp, clip, div, exp, gelu, leaky_relu, log, mul, neg, pow, relu, sigmoid, sqrt,
+    sub, tanh,
+)
+from .linear import linear, matmul  # noqa: F401
+from .loss import *  # noqa: F401,F403
+from .norm import *  # noqa: F401,F403
+from .pool import *  # noqa: F401,F403
+from .reduce import max, mean, min, sum  # noqa: F401
+from .shape import cat, flatten, getitem, pad, permute, reshape, stack, transpose  # noqa: F401

@@ -1,0 +1,3 @@
+"""(filled in by the conv work)"""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""(filled in by the norm work)"""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""(filled in by the conv layers work)"""
+
+__all__: list[str] = []
