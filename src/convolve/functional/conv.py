@@ -1,3 +1,463 @@
-"""(filled in by the conv work)"""
+"""Convolutions: conv1d, conv2d, locally_connected2d, and the window helpers they share.
 
-__all__: list[str] = []
+Every spatial dim follows PyTorch's output-size formula::
+
+    out = floor((size + pad_lo + pad_hi - dilation * (kernel - 1) - 1) / stride) + 1
+
+A convolution is one fused Function per call. Forward: pad, take the
+(N, C, OH, OW, kH, kW) window view of the padded input (``sliding_windows``),
+copy it once into a column matrix laid out (C*kH*kW, N*OH*OW) and do one GEMM
+(a batched GEMM over groups). Backward: one GEMM for the weight gradient, and
+for the input either a GEMM plus a col2im that loops over kernel offsets only
+(``accumulate_windows``) or, when stride is 1, a full correlation of the output
+gradient with the flipped kernel.
+
+Helpers meant for reuse (pooling, model summaries): ``conv_output_size``,
+``normalize_padding``, ``sliding_windows``, ``accumulate_windows``, ``pad_nd``.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from ..function import Function
+from ._util import check_float, check_ndim, ntuple
+
+__all__ = [
+    "PADDING_MODES",
+    "accumulate_windows",
+    "conv1d",
+    "conv2d",
+    "conv_output_size",
+    "locally_connected2d",
+    "normalize_padding",
+    "pad_nd",
+    "sliding_windows",
+]
+
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
+
+# --------------------------------------------------------------------- helpers
+def conv_output_size(size: int, kernel: int, stride: int = 1, padding=0, dilation: int = 1) -> int:
+    """Output length of one spatial dim: floor((size + lo + hi - dilation*(kernel-1) - 1)/stride) + 1.
+
+    ``padding`` is the per-side int or a (lo, hi) pair. The result may be <= 0
+    (callers report that as an error).
+    """
+    lo, hi = padding if isinstance(padding, (tuple, list)) else (padding, padding)
+    return (size + lo + hi - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def normalize_padding(padding, kernel: tuple, stride: tuple, dilation: tuple, op: str) -> tuple:
+    """Per-dim (lo, hi) padding from an int, a tuple of ints, 'valid' or 'same'.
+
+    'same' needs stride 1 and pads total = dilation*(kernel-1) per dim with
+    lo = total // 2 and the extra element on the high side (PyTorch's rule).
+    """
+    n = len(kernel)
+    if isinstance(padding, str):
+        if padding == "valid":
+            return ((0, 0),) * n
+        if padding == "same":
+            if any(s != 1 for s in stride):
+                raise ValueError(f"{op}: padding='same' is not supported for strided "
+                                 f"convolutions, received stride={stride}")
+            totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
+            return tuple((t // 2, t - t // 2) for t in totals)
+        raise ValueError(f"{op}: padding must be an int, a tuple, 'valid' or 'same', "
+                         f"received padding={padding!r}")
+    return tuple((p, p) for p in ntuple(padding, n, op, "padding", minimum=0))
+
+
+def sliding_windows(x: np.ndarray, kernel, stride=1, dilation=1) -> np.ndarray:
+    """Read-only strided view (..., OH, OW, kH, kW) of the windows over the last two dims of x.
+
+    x is already padded; OH = (H - dilation*(kH-1) - 1)//stride + 1 (same for W).
+    view[..., i, j, a, b] = x[..., i*sH + a*dH, j*sW + b*dW]. No copy is made.
+    """
+    (kh, kw), (sh, sw), (dh, dw) = (_pair(kernel), _pair(stride), _pair(dilation))
+    H, W = x.shape[-2:]
+    oh, ow = conv_output_size(H, kh, sh, 0, dh), conv_output_size(W, kw, sw, 0, dw)
+    rh, rw = x.strides[-2:]
+    shape = x.shape[:-2] + (oh, ow, kh, kw)
+    strides = x.strides[:-2] + (rh * sh, rw * sw, rh * dh, rw * dw)
+    return np.lib.stride_tricks.as_strided(x, shape, strides, writeable=False)
+
+
+def accumulate_windows(windows: np.ndarray, out: np.ndarray, stride=1, dilation=1) -> np.ndarray:
+    """col2im: add windows (..., OH, OW, kH, kW) back into out (..., H, W) in place; returns out.
+
+    The adjoint of ``sliding_windows``; loops over the kH*kW kernel offsets only.
+    """
+    oh, ow, kh, kw = windows.shape[-4:]
+    (sh, sw), (dh, dw) = _pair(stride), _pair(dilation)
+    for a, b in itertools.product(range(kh), range(kw)):
+        hs = slice(a * dh, a * dh + (oh - 1) * sh + 1, sh)
+        ws = slice(b * dw, b * dw + (ow - 1) * sw + 1, sw)
+        out[..., hs, ws] += windows[..., a, b]
+    return out
+
+
+def _pair(v):
+    return (v, v) if isinstance(v, (int, np.integer)) else tuple(v)
+
+
+# --------------------------------------------------------------------- padding
+def _pad_index(n: int, lo: int, hi: int, mode: str) -> np.ndarray:
+    """Source index of each padded position for reflect / replicate / circular padding."""
+    j = np.arange(-lo, n + hi)
+    if mode == "reflect":
+        return (n - 1) - np.abs((n - 1) - np.abs(j))
+    if mode == "replicate":
+        return np.clip(j, 0, n - 1)
+    return j % n
+
+
+def _pad_array(x: np.ndarray, pads: tuple, mode: str) -> np.ndarray:
+    """Pad the last len(pads) dims of x by pads = ((lo, hi), ...); returns x itself if no pad."""
+    if not any(lo or hi for lo, hi in pads):
+        return x
+    first = x.ndim - len(pads)
+    if mode == "zeros":
+        shape = x.shape[:first] + tuple(n + lo + hi for n, (lo, hi) in zip(x.shape[first:], pads))
+        out = np.zeros(shape, dtype=x.dtype)
+        out[(...,) + tuple(slice(lo, lo + n) for n, (lo, _) in zip(x.shape[first:], pads))] = x
+        return out
+    for axis, (lo, hi) in enumerate(pads, start=first):
+        if lo or hi:
+            x = np.take(x, _pad_index(x.shape[axis], lo, hi, mode), axis=axis)
+    return x
+
+
+def _unpad_array(g: np.ndarray, pads: tuple, mode: str) -> np.ndarray:
+    """Adjoint of ``_pad_array``: fold the gradient of the padded array back onto the input."""
+    first = g.ndim - len(pads)
+    if mode == "zeros":
+        return g[(...,) + tuple(slice(lo, g.shape[first + i] - hi)
+                                for i, (lo, hi) in enumerate(pads))]
+    for axis in reversed(range(first, g.ndim)):
+        lo, hi = pads[axis - first]
+        if lo or hi:
+            g = _unpad_axis(g, axis, lo, hi, mode)
+    return g
+
+
+def _unpad_axis(g: np.ndarray, axis: int, lo: int, hi: int, mode: str) -> np.ndarray:
+    n = g.shape[axis] - lo - hi
+    idx = _pad_index(n, lo, hi, mode)
+    pre = (slice(None),) * axis
+    dx = g[pre + (slice(lo, lo + n),)].copy()
+    for j in itertools.chain(range(lo), range(lo + n, lo + n + hi)):  # loops over padding only
+        dx[pre + (idx[j],)] += g[pre + (j,)]
+    return dx
+
+
+def _check_mode_pads(op: str, mode: str, pads: tuple, sizes: tuple) -> None:
+    if mode not in PADDING_MODES:
+        raise ValueError(f"{op}: padding_mode must be one of {PADDING_MODES}, "
+                         f"received padding_mode={mode!r}")
+    for (lo, hi), n in zip(pads, sizes):
+        if mode == "reflect" and max(lo, hi) >= n:
+            raise ValueError(f"{op}: padding_mode='reflect' needs padding < input size, "
+                             f"received padding ({lo}, {hi}) for a dim of size {n}")
+        if mode == "circular" and max(lo, hi) > n:
+            raise ValueError(f"{op}: padding_mode='circular' needs padding <= input size, "
+                             f"received padding ({lo}, {hi}) for a dim of size {n}")
+
+
+class PadND(Function):
+    """Reflect / replicate / circular / zero padding of trailing dims, exact backward."""
+
+    @staticmethod
+    def forward(ctx, x, pads=None, mode="zeros"):
+        ctx.pads, ctx.mode = pads, mode
+        out = _pad_array(x, pads, mode)
+        return out.copy() if out is x else out
+
+    @staticmethod
+    def backward(ctx, g):
+        return _unpad_array(g, ctx.pads, ctx.mode)
+
+
+def pad_nd(x, pad, mode: str = "reflect"):
+    """Pad the last len(pad)//2 dims with mode 'zeros', 'reflect', 'replicate' or 'circular'.
+
+    ``pad`` follows torch.nn.functional.pad: (last_lo, last_hi, prev_lo, prev_hi, ...).
+    reflect needs each pad < the dim's size, circular <= it.
+    """
+    if mode == "constant":
+        mode = "zeros"
+    k = len(pad) // 2
+    if len(pad) % 2 or k > x.ndim or any(int(p) != p or p < 0 for p in pad):
+        raise ValueError(f"pad_nd: pad must hold an even number (<= 2*ndim) of non-negative "
+                         f"ints, received {tuple(pad)} for shape {tuple(x.shape)}")
+    pads = tuple((int(pad[2 * i]), int(pad[2 * i + 1])) for i in reversed(range(k)))
+    _check_mode_pads("pad_nd", mode, pads, tuple(x.shape[x.ndim - k:]))
+    return PadND.apply(x, pads=pads, mode=mode)
+
+
+# ----------------------------------------------------------------- convolution
+class ConvNd(Function):
+    """Fused 1-D/2-D grouped convolution with bias and padding (see module docstring).
+
+    Internally 1-D is 2-D with H = 1 and unbatched input gets N = 1 (views only).
+    """
+
+    @staticmethod
+    def forward(ctx, x, w, b=None, stride=(1, 1), pads=((0, 0), (0, 0)), dilation=(1, 1),
+                groups=1, mode="zeros"):
+        ctx.x_shape, ctx.w_shape = x.shape, w.shape
+        x4, w4 = _as_4d(x, w.ndim - 2), _as_4d(w, w.ndim - 2)
+        n, c = x4.shape[:2]
+        o, cg, kh, kw = w4.shape
+        xp = _pad_array(x4, pads, mode)
+        win = sliding_windows(xp, (kh, kw), stride, dilation)  # (N, C, OH, OW, kH, kW)
+        oh, ow = win.shape[2:4]
+        col = np.empty((c, kh, kw, n, oh, ow), dtype=x.dtype)
+        np.copyto(col.transpose(3, 0, 4, 5, 1, 2), win)
+        col = col.reshape(groups, cg * kh * kw, n * oh * ow)
+        wm = w4.reshape(groups, o // groups, cg * kh * kw)
+        out = np.matmul(wm, col).reshape(o, n, oh, ow)
+        res = np.empty((n, o, oh, ow), dtype=x.dtype)
+        if b is None:
+            np.copyto(res, out.transpose(1, 0, 2, 3))
+        else:
+            np.add(out.transpose(1, 0, 2, 3), b.reshape(1, o, 1, 1), out=res)
+        ctx.geom = (stride, pads, dilation, groups, mode, xp.shape)
+        ctx.save_for_backward(col if ctx.needs_input_grad[1] else None, w4)
+        return res.reshape(_out_shape(x.shape, w.ndim - 2, o, oh, ow))
+
+    @staticmethod
+    def backward(ctx, g):
+        col, w4 = ctx.saved
+        stride, pads, dilation, groups, mode, xp_shape = ctx.geom
+        nx, nw, nb = (list(ctx.needs_input_grad) + [False])[:3]
+        o = w4.shape[0]
+        g4 = _as_4d(g, len(ctx.w_shape) - 2)
+        gt = np.ascontiguousarray(g4.transpose(1, 0, 2, 3)).reshape(groups, o // groups, -1)
+        gx = gw = gb = None
+        if nb:
+            gb = gt.reshape(o, -1).sum(axis=1)
+        if nw:
+            gw = np.matmul(gt, col.transpose(0, 2, 1)).reshape(ctx.w_shape)
+        if nx:
+            if stride == (1, 1) and mode == "zeros":
+                gx = _input_grad_corr(g4, w4, pads, dilation, groups, xp_shape)
+            else:
+                gx = _input_grad_col2im(gt, w4, stride, pads, dilation, groups, mode, xp_shape)
+            gx = gx.reshape(ctx.x_shape)
+        return gx, gw, gb
+
+
+def _as_4d(a: np.ndarray, nd: int) -> np.ndarray:
+    """View (N, C, L) / (C, L) / (N, C, H, W) / (C, H, W) as (N, C, H, W)."""
+    if nd == 1:
+        a = a[..., None, :]
+    return a if a.ndim == 4 else a[None]
+
+
+def _out_shape(x_shape: tuple, nd: int, o: int, oh: int, ow: int) -> tuple:
+    spatial = (ow,) if nd == 1 else (oh, ow)
+    batch = x_shape[:1] if len(x_shape) == nd + 2 else ()
+    return batch + (o,) + spatial
+
+
+def _input_grad_col2im(gt, w4, stride, pads, dilation, groups, mode, xp_shape):
+    """dcol = W^T g (one batched GEMM), then col2im over kernel offsets, then unpad."""
+    o, cg, kh, kw = w4.shape
+    n, c = xp_shape[:2]
+    wm = w4.reshape(groups, o // groups, cg * kh * kw)
+    dcol = np.matmul(wm.transpose(0, 2, 1), gt)  # (G, Cg*kH*kW, N*OH*OW)
+    oh, ow = conv_output_size(xp_shape[2], kh, stride[0], 0, dilation[0]), \
+        conv_output_size(xp_shape[3], kw, stride[1], 0, dilation[1])
+    dcol = dcol.reshape(c, kh, kw, n, oh, ow).transpose(3, 0, 4, 5, 1, 2)
+    dxp = accumulate_windows(dcol, np.zeros(xp_shape, dtype=gt.dtype), stride, dilation)
+    return np.ascontiguousarray(_unpad_array(dxp, pads, mode))
+
+
+def _input_grad_corr(g4, w4, pads, dilation, groups, xp_shape):
+    """Stride-1 input gradient as a full correlation of g with the flipped, transposed kernel."""
+    o, cg, kh, kw = w4.shape
+    n, c, hp, wp = xp_shape
+    (lh, hh), (lw, hw) = pads
+    dh, dw = dilation
+    eh, ew = dh * (kh - 1), dw * (kw - 1)
+    gpad = np.zeros((o, n, g4.shape[2] + 2 * eh, g4.shape[3] + 2 * ew), dtype=g4.dtype)
+    gpad[:, :, eh:eh + g4.shape[2], ew:ew + g4.shape[3]] = g4.transpose(1, 0, 2, 3)
+    h, w_ = hp - lh - hh, wp - lw - hw
+    gwin = sliding_windows(gpad[:, :, lh:lh + h + eh, lw:lw + w_ + ew], (kh, kw), 1, dilation)
+    og = o // groups
+    col = np.empty((o, kh, kw, n, h, w_), dtype=g4.dtype)
+    np.copyto(col.transpose(0, 3, 4, 5, 1, 2), gwin)  # gwin is (O, N, H, W, kH, kW)
+    col = col.reshape(groups, og * kh * kw, n * h * w_)
+    wt = w4[:, :, ::-1, ::-1].reshape(groups, og, cg, kh * kw).transpose(0, 2, 1, 3)
+    wt = wt.reshape(groups, cg, og * kh * kw)
+    dx = np.matmul(wt, col).reshape(c, n, h, w_)
+    return np.ascontiguousarray(dx.transpose(1, 0, 2, 3))
+
+
+# ------------------------------------------------------------------ validation
+def _check_conv_args(op, nd, x, w, b, stride, padding, dilation, groups, padding_mode):
+    """Validate and normalise; returns (stride, pads, dilation, groups) as 2-D tuples."""
+    names = "(N, C, L) or unbatched (C, L)" if nd == 1 else "(N, C, H, W) or unbatched (C, H, W)"
+    check_ndim(op, x, (nd + 1, nd + 2), names)
+    check_float(op, x)
+    check_float(op, w)
+    if w.ndim != nd + 2:
+        raise ValueError(f"{op}: expected weight of rank {nd + 2} (out_channels, "
+                         f"in_channels/groups, *kernel_size), received shape {tuple(w.shape)}")
+    if w.dtype != x.dtype:
+        raise TypeError(f"{op}: input dtype {x.dtype} and weight dtype {w.dtype} differ")
+    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
+        raise ValueError(f"{op}: groups must be a positive int, received groups={groups!r}")
+    o, cg = w.shape[:2]
+    c = x.shape[-nd - 1]
+    if min(w.shape) < 1:
+        raise ValueError(f"{op}: weight has an empty dim, received shape {tuple(w.shape)}")
+    if o % groups:
+        raise ValueError(f"{op}: out_channels={o} (weight.shape[0]) is not divisible by "
+                         f"groups={groups}")
+    if c != cg * groups:
+        raise ValueError(f"{op}: expected input with {cg * groups} channels (weight.shape[1]="
+                         f"{cg} * groups={groups}), received shape {tuple(x.shape)}")
+    _check_bias(op, b, (o,), x.dtype)
+    kernel = tuple(w.shape[2:])
+    stride = ntuple(stride, nd, op, "stride")
+    dilation = ntuple(dilation, nd, op, "dilation")
+    pads = normalize_padding(padding, kernel, stride, dilation, op)
+    sizes = tuple(x.shape[-nd:])
+    _check_mode_pads(op, padding_mode, pads, sizes)
+    _check_out_size(op, sizes, kernel, stride, pads, dilation)
+    if nd == 1:
+        return (1,) + stride, ((0, 0),) + pads, (1,) + dilation
+    return stride, pads, dilation
+
+
+def _check_bias(op, b, shape, dtype):
+    if b is None:
+        return
+    if tuple(b.shape) != shape:
+        raise ValueError(f"{op}: expected bias of shape {shape}, received shape {tuple(b.shape)}")
+    if b.dtype != dtype:
+        raise TypeError(f"{op}: bias dtype {b.dtype} differs from input dtype {dtype}")
+
+
+def _check_out_size(op, sizes, kernel, stride, pads, dilation):
+    out = [conv_output_size(*a) for a in zip(sizes, kernel, stride, pads, dilation)]
+    if min(out) < 1:
+        raise ValueError(f"{op}: computed output size {tuple(out)} is too small (input size "
+                         f"{sizes}, padding {pads}, kernel {kernel}, dilation {dilation}); "
+                         f"the dilated kernel is larger than the padded input")
+    return out
+
+
+def _conv(op, nd, x, w, b, stride, padding, dilation, groups, padding_mode):
+    stride, pads, dilation = _check_conv_args(op, nd, x, w, b, stride, padding, dilation,
+                                              groups, padding_mode)
+    return ConvNd.apply(x, w, b, stride=stride, pads=pads, dilation=dilation,
+                        groups=int(groups), mode=padding_mode)
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
+           padding_mode="zeros"):
+    """2-D cross-correlation, PyTorch's F.conv2d (plus nn.Conv2d's padding_mode).
+
+    input (N, C, H, W) or (C, H, W); weight (O, C/groups, kH, kW); bias (O,) or None.
+    padding: int, (pH, pW), 'valid' or 'same' (stride 1; extra pad on the high side).
+    padding_mode: 'zeros', 'reflect', 'replicate' or 'circular'.
+    Output (N, O, OH, OW), OH = floor((H + 2pH - dH*(kH-1) - 1)/sH) + 1.
+    """
+    return _conv("conv2d", 2, input, weight, bias, stride, padding, dilation, groups,
+                 padding_mode)
+
+
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
+           padding_mode="zeros"):
+    """1-D cross-correlation, PyTorch's F.conv1d (plus nn.Conv1d's padding_mode).
+
+    input (N, C, L) or (C, L); weight (O, C/groups, k); bias (O,) or None.
+    Output (N, O, OL), OL = floor((L + 2p - d*(k-1) - 1)/s) + 1.
+    """
+    return _conv("conv1d", 1, input, weight, bias, stride, padding, dilation, groups,
+                 padding_mode)
+
+
+# ----------------------------------------------------------- locally connected
+class LocallyConnected2d(Function):
+    """Unshared-weight 2-D convolution: one (O, C, kH, kW) filter bank per output position."""
+
+    @staticmethod
+    def forward(ctx, x, w, b=None, stride=(1, 1), pads=((0, 0), (0, 0)), dilation=(1, 1)):
+        ctx.x_shape, ctx.w_shape = x.shape, w.shape
+        x4 = x if x.ndim == 4 else x[None]
+        oh, ow, o, c, kh, kw = w.shape
+        n = x4.shape[0]
+        xp = _pad_array(x4, pads, "zeros")
+        win = sliding_windows(xp, (kh, kw), stride, dilation)  # (N, C, OH, OW, kH, kW)
+        col = np.empty((oh, ow, n, c, kh, kw), dtype=x.dtype)
+        np.copyto(col.transpose(2, 3, 0, 1, 4, 5), win)
+        col = col.reshape(oh * ow, n, c * kh * kw)
+        wm = w.reshape(oh * ow, o, c * kh * kw)
+        out = np.matmul(col, wm.transpose(0, 2, 1))  # (P, N, O)
+        res = np.ascontiguousarray(out.transpose(1, 2, 0)).reshape(n, o, oh, ow)
+        if b is not None:
+            res += b
+        ctx.geom = (stride, pads, dilation, xp.shape)
+        ctx.save_for_backward(col if ctx.needs_input_grad[1] else None, wm)
+        return res if x.ndim == 4 else res[0]
+
+    @staticmethod
+    def backward(ctx, g):
+        col, wm = ctx.saved
+        stride, pads, dilation, xp_shape = ctx.geom
+        nx, nw, nb = (list(ctx.needs_input_grad) + [False])[:3]
+        oh, ow, o, c, kh, kw = ctx.w_shape
+        g4 = g if g.ndim == 4 else g[None]
+        n = g4.shape[0]
+        gp = np.ascontiguousarray(g4.reshape(n, o, oh * ow).transpose(2, 0, 1))  # (P, N, O)
+        gx = gw = gb = None
+        if nb:
+            gb = g4.sum(axis=0)
+        if nw:
+            gw = np.matmul(gp.transpose(0, 2, 1), col).reshape(ctx.w_shape)
+        if nx:
+            dcol = np.matmul(gp, wm).reshape(oh, ow, n, c, kh, kw).transpose(2, 3, 0, 1, 4, 5)
+            dxp = accumulate_windows(dcol, np.zeros(xp_shape, dtype=g.dtype), stride, dilation)
+            gx = np.ascontiguousarray(_unpad_array(dxp, pads, "zeros")).reshape(ctx.x_shape)
+        return gx, gw, gb
+
+
+def locally_connected2d(input, weight, bias=None, stride=1, padding=0, dilation=1):
+    """2-D convolution without weight sharing (Keras 2 LocallyConnected2D), NCHW.
+
+    input (N, C, H, W) or (C, H, W); padding: int, (pH, pW), 'valid' or 'same' (zeros).
+    weight (OH, OW, O, C, kH, kW): weight[i, j] is the (O, C, kH, kW) filter bank of
+    output position (i, j); bias (O, OH, OW) or None. Output (N, O, OH, OW) with
+    out[n, :, i, j] = weight[i, j] (*) window(i, j) + bias[:, i, j], where OH, OW follow
+    the conv formula floor((H + 2pH - dH*(kH-1) - 1)/sH) + 1 and must match weight.
+    """
+    op = "locally_connected2d"
+    check_ndim(op, input, (3, 4), "(N, C, H, W) or unbatched (C, H, W)")
+    check_float(op, input)
+    check_float(op, weight)
+    if weight.ndim != 6:
+        raise ValueError(f"{op}: expected weight of rank 6 (OH, OW, out_channels, in_channels, "
+                         f"kH, kW), received shape {tuple(weight.shape)}")
+    if weight.dtype != input.dtype:
+        raise TypeError(f"{op}: input dtype {input.dtype} and weight dtype {weight.dtype} differ")
+    oh, ow, o, c, kh, kw = weight.shape
+    if input.shape[-3] != c:
+        raise ValueError(f"{op}: expected input with {c} channels (weight.shape[3]), "
+                         f"received shape {tuple(input.shape)}")
+    _check_bias(op, bias, (o, oh, ow), input.dtype)
+    stride, dilation = ntuple(stride, 2, op, "stride"), ntuple(dilation, 2, op, "dilation")
+    pads = normalize_padding(padding, (kh, kw), stride, dilation, op)
+    out = _check_out_size(op, tuple(input.shape[-2:]), (kh, kw), stride, pads, dilation)
+    if tuple(out) != (oh, ow):
+        raise ValueError(f"{op}: the output size for input shape {tuple(input.shape)} is "
+                         f"{tuple(out)}, but weight is for output size ({oh}, {ow})")
+    return LocallyConnected2d.apply(input, weight, bias, stride=stride, pads=pads,
+                                    dilation=dilation)
