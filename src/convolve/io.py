@@ -1,0 +1,230 @@
+"""Checkpoints as safetensors files: arrays in the tensor section, everything else as JSON.
+
+A checkpoint holds the model's state dict (``model/<key>``), the optimizer's and scheduler's
+state (nested dicts flattened to arrays plus a JSON skeleton), the epoch, the RNG states
+(``convolve.random`` and the data loader's), a JSON description of the architecture (so
+:func:`load_model` can rebuild the model) and free-form ``extra`` data. No pickle anywhere.
+Files are written atomically: a temporary file in the same directory, fsync, ``os.replace``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+import safetensors.numpy as st
+from safetensors import safe_open
+
+from . import random as _random
+from .tensor import Tensor
+
+__all__ = [
+    "CheckpointError",
+    "flatten_state",
+    "load_checkpoint",
+    "load_model",
+    "restore_checkpoint",
+    "save_checkpoint",
+    "save_safetensors",
+    "unflatten_state",
+]
+
+FORMAT = "convolve.checkpoint"
+FORMAT_VERSION = "1"
+
+
+class CheckpointError(ValueError):
+    """A file that is missing, truncated, corrupted or not a convolve checkpoint."""
+
+
+# --------------------------------------------------------------- nested state <-> arrays + JSON
+def flatten_state(state, prefix: str, arrays: dict):
+    """Nested dicts/lists/tuples of arrays and scalars -> a JSON skeleton; arrays go to ``arrays``.
+
+    Dict keys keep their type (optimizer states use int keys), NumPy scalars keep their dtype.
+    """
+    if isinstance(state, Tensor):
+        state = state.data
+    if isinstance(state, (np.ndarray, np.generic)):
+        key = f"{prefix}{len(arrays)}"
+        arrays[key] = _contiguous(np.asarray(state))
+        return {"__array__" if isinstance(state, np.ndarray) else "__scalar__": key}
+    if isinstance(state, dict):
+        return {"__dict__": [[k, flatten_state(v, prefix, arrays)] for k, v in state.items()]}
+    if isinstance(state, (list, tuple)):
+        items = [flatten_state(v, prefix, arrays) for v in state]
+        return {"__tuple__": items} if isinstance(state, tuple) else items
+    if state is None or isinstance(state, (bool, int, float, str)):
+        return state
+    raise TypeError(f"flatten_state: cannot store a value of type {type(state).__name__} "
+                    f"(under {prefix!r}); expected arrays, numbers, strings, lists or dicts")
+
+
+def unflatten_state(skeleton, arrays: dict):
+    """Inverse of :func:`flatten_state`."""
+    if isinstance(skeleton, list):
+        return [unflatten_state(v, arrays) for v in skeleton]
+    if not isinstance(skeleton, dict):
+        return skeleton
+    if "__array__" in skeleton:
+        return arrays[skeleton["__array__"]]
+    if "__scalar__" in skeleton:
+        return arrays[skeleton["__scalar__"]][()]
+    if "__tuple__" in skeleton:
+        return tuple(unflatten_state(v, arrays) for v in skeleton["__tuple__"])
+    if "__dict__" in skeleton:
+        return {k: unflatten_state(v, arrays) for k, v in skeleton["__dict__"]}
+    return {k: unflatten_state(v, arrays) for k, v in skeleton.items()}
+
+
+# ---------------------------------------------------------------------------- atomic writing
+def _contiguous(a: np.ndarray) -> np.ndarray:
+    """C-contiguous without promoting 0-d arrays to 1-d (as np.ascontiguousarray does)."""
+    return a if a.flags.c_contiguous else np.ascontiguousarray(a)
+
+
+def save_safetensors(path, arrays: dict, metadata: dict | None = None) -> Path:
+    """Write ``arrays`` (+ string ``metadata``) to ``path`` atomically; return the path.
+
+    The data goes to a temporary file in the same directory, is fsynced, then
+    ``os.replace``-d over ``path``: a crash leaves either the old file or the new one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        st.save_file({k: _contiguous(np.asarray(v)) for k, v in arrays.items()}, tmp,
+                     metadata=metadata)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # some platforms cannot open directories
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+# ------------------------------------------------------------------------------- checkpoints
+def _architecture_of(model, architecture):
+    if architecture is not None:
+        return architecture
+    return getattr(model, "spec", None)
+
+
+def save_checkpoint(path, model, optimizer=None, scheduler=None, epoch: int = 0, extra=None,
+                    loader=None, architecture=None) -> Path:
+    """Save model (+ optimizer, scheduler, loader) state, the epoch and RNG states to ``path``.
+
+    ``architecture`` defaults to ``model.spec`` (set by :func:`convolve.models.build_model`);
+    ``extra`` is any JSON-able structure, which may contain arrays.
+    """
+    state = model.state_dict()
+    arrays = {f"model/{key}": np.asarray(value) for key, value in state.items()}
+    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "epoch": str(int(epoch)),
+            "model_class": type(model).__name__, "model_keys": json.dumps(list(state)),
+            "rng": json.dumps(_random.get_rng_state())}
+    parts = {"optimizer": optimizer, "scheduler": scheduler, "loader": loader}
+    for name, obj in parts.items():
+        if obj is not None:
+            meta[name] = json.dumps(flatten_state(obj.state_dict(), f"{name}/", arrays))
+            meta[f"{name}_class"] = type(obj).__name__
+    if extra is not None:
+        meta["extra"] = json.dumps(flatten_state(extra, "extra/", arrays))
+    arch = _architecture_of(model, architecture)
+    if arch is not None:
+        meta["architecture"] = json.dumps(arch)
+    return save_safetensors(path, arrays, meta)
+
+
+def _read(path: Path):
+    if not path.exists():
+        raise FileNotFoundError(f"load_checkpoint: no such file: {path}")
+    if path.is_dir():
+        raise CheckpointError(f"load_checkpoint: {path} is a directory, expected a checkpoint file")
+    try:
+        arrays = st.load_file(path)
+        with safe_open(path, framework="numpy") as fh:
+            meta = fh.metadata() or {}
+    except Exception as err:  # noqa: BLE001 - safetensors raises its own error types
+        raise CheckpointError(f"load_checkpoint: {path} is not a readable safetensors file "
+                              f"(truncated or corrupted?): {err}") from None
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(f"load_checkpoint: {path} is a safetensors file but not a convolve "
+                              f"checkpoint (metadata format={meta.get('format')!r})")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(f"load_checkpoint: {path} has format version "
+                              f"{meta.get('format_version')!r}, this convolve reads {FORMAT_VERSION}")
+    return arrays, meta
+
+
+def load_checkpoint(path) -> dict:
+    """Read a checkpoint -> dict with keys model (OrderedDict of arrays), optimizer, scheduler,
+    loader (state dicts or None), epoch, rng, architecture, extra, model_class, path.
+
+    Raises FileNotFoundError for a missing file and CheckpointError (a ValueError naming the
+    file) for a truncated, corrupted or foreign file.
+    """
+    path = Path(path)
+    arrays, meta = _read(path)
+    try:
+        out = {"path": str(path), "epoch": int(meta["epoch"]),
+               "model_class": meta.get("model_class"), "rng": json.loads(meta["rng"])}
+        out["model"] = OrderedDict((k, arrays[f"model/{k}"])
+                                   for k in json.loads(meta["model_keys"]))
+        for name in ("optimizer", "scheduler", "loader", "extra"):
+            out[name] = unflatten_state(json.loads(meta[name]), arrays) if name in meta else None
+        out["architecture"] = json.loads(meta["architecture"]) if "architecture" in meta else None
+    except (KeyError, ValueError, TypeError) as err:
+        raise CheckpointError(f"load_checkpoint: {path} has damaged metadata: {err}") from None
+    return out
+
+
+def restore_checkpoint(ckpt, model, optimizer=None, scheduler=None, loader=None,
+                       restore_rng: bool = True) -> dict:
+    """Load a checkpoint (path or dict from :func:`load_checkpoint`) into live objects."""
+    if not isinstance(ckpt, dict):
+        ckpt = load_checkpoint(ckpt)
+    model.load_state_dict(ckpt["model"])
+    for name, obj in (("optimizer", optimizer), ("scheduler", scheduler), ("loader", loader)):
+        if obj is None:
+            continue
+        if ckpt[name] is None:
+            raise CheckpointError(f"restore_checkpoint: {ckpt['path']} holds no {name} state")
+        obj.load_state_dict(ckpt[name])
+    if restore_rng:
+        _random.set_rng_state(ckpt["rng"])
+    return ckpt
+
+
+def load_model(path):
+    """Rebuild the model from the checkpoint's architecture description and load its weights."""
+    from .models import build_model
+
+    ckpt = load_checkpoint(path)
+    if ckpt["architecture"] is None:
+        raise CheckpointError(f"load_model: {path} stores no architecture description; build the "
+                              f"model yourself and use load_checkpoint()['model']")
+    model = build_model(ckpt["architecture"])
+    model.load_state_dict(ckpt["model"])
+    model.eval()
+    return model
