@@ -49,8 +49,12 @@ class Module:
             raise AttributeError(
                 f"{type(self).__name__}: call super().__init__() before assigning attributes"
             )
+        keep = (self._parameters if isinstance(value, Parameter) else self._modules
+                if isinstance(value, Module) else self._buffers
+                if name in self.__dict__.get("_buffer_names", ()) else None)
         for store in (self._parameters, self._buffers, self._modules):
-            store.pop(name, None)
+            if store is not keep:  # re-assigning keeps the entry's place, as in PyTorch
+                store.pop(name, None)
         if isinstance(value, Parameter):
             self._parameters[name] = value
         elif isinstance(value, Module):
