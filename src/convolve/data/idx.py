@@ -1,0 +1,153 @@
+"""The IDX format (MNIST, Fashion-MNIST) and the MNIST / FashionMNIST datasets.
+
+IDX layout: two zero bytes, a type code (0x08 ubyte, 0x09 byte, 0x0B int16, 0x0C int32,
+0x0D float32, 0x0E float64), the number of dims, then one big-endian uint32 per dim and
+the data, row-major and big-endian. Files may be gzip-compressed (detected by content).
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+import struct
+import zlib
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from .dataset import ArrayDataset
+from .download import download_file
+
+__all__ = ["MNIST", "FashionMNIST", "load_idx"]
+
+_IDX_DTYPES = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def _read_maybe_gzip(path: Path) -> bytes:
+    raw = path.read_bytes()
+    if raw[:2] != b"\x1f\x8b":
+        return raw
+    try:
+        return gzip.decompress(raw)
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise ValueError(f"{path.name}: corrupted or truncated gzip data ({exc})") from None
+
+
+def load_idx(path) -> np.ndarray:
+    """Read one IDX file (optionally gzipped) into an array of its dims, native byte order.
+
+    Raises FileNotFoundError for a missing file and ValueError naming the file for a bad
+    magic number or a data section whose size differs from prod(dims) * itemsize.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"load_idx: no such file {path}")
+    raw, name = _read_maybe_gzip(path), path.name
+    if len(raw) < 4 or raw[:2] != b"\0\0" or raw[2] not in _IDX_DTYPES or raw[3] == 0:
+        raise ValueError(
+            f"{name}: not an IDX file: expected a magic number 00 00 <type code in "
+            f"{', '.join(f'{c:#04x}' for c in _IDX_DTYPES)}> <ndim >= 1>, "
+            f"found {raw[:4].hex(' ') or 'an empty file'}")
+    ndim, dtype = raw[3], np.dtype(_IDX_DTYPES[raw[2]])
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise ValueError(f"{name}: expected {header} header bytes for {ndim} dims, "
+                         f"found {len(raw)}")
+    dims = struct.unpack(f">{ndim}I", raw[4:header])
+    expected, found = math.prod(dims) * dtype.itemsize, len(raw) - header
+    if found != expected:
+        shape = "x".join(map(str, dims))
+        raise ValueError(f"{name}: expected {expected} bytes of data for {shape} "
+                         f"{dtype.newbyteorder('=').name}, found {found}")
+    data = np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims)
+    return data.astype(dtype.newbyteorder("="))
+
+
+class MNIST(ArrayDataset):
+    """MNIST from the four IDX files (``.gz`` or not) in ``root``.
+
+    x: (N, 1, 28, 28) float32 in [0, 1] (pixel / 255), y: (N,) int64 in [0, 9]; N = 60000
+    (train) or 10000 (test). ``download=True`` fetches missing files from ``mirrors``
+    (default: :attr:`mirrors`), checking each against the SHA-256 in :attr:`resources`.
+    """
+
+    mirrors = ("https://ossci-datasets.s3.amazonaws.com/mnist/",
+               "https://storage.googleapis.com/cvdf-datasets/mnist/")
+    resources: ClassVar[dict[str, str]] = {
+        "train-images-idx3-ubyte.gz":
+            "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+        "train-labels-idx1-ubyte.gz":
+            "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+        "t10k-images-idx3-ubyte.gz":
+            "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+        "t10k-labels-idx1-ubyte.gz":
+            "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+    }
+    classes = tuple(str(d) for d in range(10))
+
+    def __init__(self, root, train: bool = True, download: bool = False, mirrors=None,
+                 transform=None):
+        self.root, self.train = Path(root), bool(train)
+        prefix = "train" if self.train else "t10k"
+        names = (f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte")
+        if download:
+            self.download(names, mirrors)
+        images_path, labels_path = (self._find(n) for n in names)
+        images, labels = load_idx(images_path), load_idx(labels_path)
+        self._check(images, labels, images_path, labels_path)
+        x = images[:, None].astype(np.float32) / np.float32(255)
+        super().__init__(x, labels, transform)
+
+    def _find(self, name: str) -> Path:
+        for candidate in (self.root / (name + ".gz"), self.root / name):
+            if candidate.is_file():
+                return candidate
+        expected = ", ".join(self.resources)
+        raise FileNotFoundError(
+            f"{type(self).__name__}: found neither {name}.gz nor {name} in {self.root}; the "
+            f"folder should hold the IDX files {expected} (or their uncompressed versions); "
+            f"pass download=True to fetch them")
+
+    def _check(self, images, labels, images_path: Path, labels_path: Path) -> None:
+        if images.dtype != np.uint8 or images.ndim != 3:
+            raise ValueError(f"{images_path.name}: expected uint8 images of shape (N, H, W), "
+                             f"found {images.dtype} of shape {images.shape}")
+        if labels.dtype != np.uint8 or labels.ndim != 1:
+            raise ValueError(f"{labels_path.name}: expected uint8 labels of shape (N,), "
+                             f"found {labels.dtype} of shape {labels.shape}")
+        if len(labels) != len(images):
+            raise ValueError(f"{type(self).__name__}: {images_path.name} holds {len(images)} "
+                             f"images but {labels_path.name} holds {len(labels)} labels")
+        if len(labels) and labels.max() >= len(self.classes):
+            raise ValueError(f"{labels_path.name}: expected labels in [0, "
+                             f"{len(self.classes) - 1}], found {labels.max()}")
+
+    def download(self, names, mirrors=None) -> None:
+        """Fetch each ``name.gz`` that is missing (in either form) from the mirrors."""
+        mirrors = list(self.mirrors if mirrors is None else mirrors)
+        for name in names:
+            if (self.root / name).is_file() or (self.root / (name + ".gz")).is_file():
+                continue
+            gz = name + ".gz"
+            if gz not in self.resources:
+                raise ValueError(f"{type(self).__name__}: no known SHA-256 for {gz}")
+            download_file(gz, mirrors, self.root, self.resources[gz])
+
+
+class FashionMNIST(MNIST):
+    """Fashion-MNIST: same IDX layout and shapes as :class:`MNIST`, 10 clothing classes."""
+
+    mirrors = ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",)
+    resources: ClassVar[dict[str, str]] = {
+        "train-images-idx3-ubyte.gz":
+            "08dc20ab1689590a0bcd66e874647b6ee8464e2d501b5a3f1f78831db19a3fdc",
+        "train-labels-idx1-ubyte.gz":
+            "b0197879cbda89f3dc7b894f9fd52b858e68ea4182b6947c9d8c2b67e5f18dcc",
+        "t10k-images-idx3-ubyte.gz":
+            "78dcbbfb5a27efaf1b6c1d616caca68560be8766c5bffcb2791df9273a534229",
+        "t10k-labels-idx1-ubyte.gz":
+            "42bd18137a62d5998cdeae52bf3a0676ac6b706f5cf8439b47bb5b151ae3dccf",
+    }
+    classes = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+               "Sneaker", "Bag", "Ankle boot")
