@@ -75,8 +75,10 @@ class Pow(Function):
     def backward(ctx, g):
         a, b, out = ctx.saved
         na, nb = ctx.needs_input_grad
-        ga = g * b * np.power(a, b - 1) if na else None
-        gb = None
+        ga = gb = None
+        if na:  # 0 where the exponent is 0, even at a == 0 (PyTorch's rule), not 0 * inf
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ga = g * np.where(b == 0, 0, b * np.power(a, b - 1))
         if nb:
             with np.errstate(divide="ignore", invalid="ignore"):
                 gb = g * out * np.where(a > 0, np.log(np.where(a > 0, a, 1)), 0)
@@ -110,7 +112,7 @@ def _operand(x, other):
     Python scalars stay Python scalars (NumPy 2 treats them as weak types);
     arrays and NumPy scalars become arrays of the tensor's floating dtype.
     """
-    if isinstance(x, (Tensor, int, float)) and not isinstance(x, bool):
+    if isinstance(x, (Tensor, int, float)) and not isinstance(x, (bool, np.generic)):
         return x
     if isinstance(x, bool):
         return int(x)
