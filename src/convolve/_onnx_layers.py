@@ -72,9 +72,12 @@ def _flatten(g, layer, x, in_shape, out_shape):
     start, end = layer.start_dim % rank, layer.end_dim % rank
     if start >= end:
         return g.op("Identity", [x])
-    if start == 1 and end == rank - 1:
-        return g.op("Flatten", [x], axis=1)
-    target = [-1 if start == 0 else 0, *out_shape[1:]]  # 0: copy the (dynamic) batch dim
+    if start == 0:
+        g.fail("start_dim=0 merges the batch dim, which the graph keeps dynamic")
+    if end == rank - 1:
+        return g.op("Flatten", [x], axis=start) if start == 1 else \
+            g.op("Reshape", [x, g.ints([0] * start + [-1])])
+    target = [0, *out_shape[1:]]  # 0: copy the (dynamic) batch dim
     return g.op("Reshape", [x, g.ints(target)])
 
 
@@ -207,6 +210,9 @@ def _max_pool(g, layer, x, in_shape, out_shape):
         g.fail("return_indices=True cannot be exported")
     k, s, d = _pool_args(layer, nd)
     lo, hi = _pool_pads(layer, nd, in_shape, out_shape, k, s, d)
+    if any(p >= kk for p, kk in zip(lo + hi, k + k)):  # ONNX Runtime wants pads < kernel
+        x = pad(g, x, nd + 2, lo, hi, value=-np.inf)
+        lo, hi = [0] * nd, [0] * nd
     return g.op("MaxPool", [x], kernel_shape=k, strides=s, pads=lo + hi,
                 dilations=d if any(v != 1 for v in d) else None)
 
@@ -254,3 +260,20 @@ def _batch_norm(g, layer, x, in_shape, out_shape):
     inputs = [x, g.const(weight, "scale"), g.const(bias, "bias"),
               g.const(layer.running_mean.data, "mean"), g.const(layer.running_var.data, "var")]
     return g.op("BatchNormalization", inputs, epsilon=float(layer.eps))
+
+
+@translates("BlurPool2d")
+def _blur_pool(g, layer, x, in_shape, out_shape):
+    """Pad by ((k-1)//2, k//2) in the layer's mode, then a depthwise Conv with the
+    normalised binomial filter (outer product of C(k-1, i) / 2**(k-1)) and the stride."""
+    k, s, c = _tuple(layer.kernel_size, 2), _tuple(layer.stride, 2), in_shape[1]
+    lo, hi = [(kk - 1) // 2 for kk in k], [kk // 2 for kk in k]
+    mode = getattr(layer, "padding_mode", "reflect")
+    if mode != "zeros" and any(lo + hi):
+        x = pad(g, x, 4, lo, hi, mode)
+        lo, hi = [0, 0], [0, 0]
+    rows = [np.array([math.comb(n - 1, i) for i in range(n)], dtype=np.float64) / 2.0 ** (n - 1)
+            for n in k]
+    weight = np.broadcast_to(np.outer(*rows), (c, 1, *k))
+    return g.op("Conv", [x, g.const(weight, "blur_kernel")], kernel_shape=k, strides=s,
+                pads=lo + hi, group=c)

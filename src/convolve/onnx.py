@@ -144,6 +144,11 @@ def _layer_shapes(model, leaves, input_shape, dtype) -> list:
                 except (ValueError, TypeError) as err:
                     raise ExportError(f"export: layer {name} ({type(layer).__name__}) rejects "
                                       f"input of shape {x.shape}: {err}") from err
+                if not isinstance(y, Tensor):
+                    hint = " (return_indices=True)" if getattr(layer, "return_indices", 0) else ""
+                    raise ExportError(f"export: layer {name} ({type(layer).__name__}) returns a "
+                                      f"{type(y).__name__}{hint}, not one tensor; it cannot be "
+                                      f"exported")
                 shapes.append((tuple(x.shape), tuple(y.shape)))
                 x = y
     finally:
