@@ -1,12 +1,424 @@
-"""The ``convolve`` command line (filled in by the CLI work)."""
+"""The ``convolve`` command line: train, eval, predict, summary, datasets (and plug-ins).
 
+Each subcommand is one self-contained function decorated with :func:`subcommand`: it adds
+its arguments to the parser it is given and returns the function that runs it, taking the
+parsed args and returning an exit status. Another module adds a subcommand the same way and
+lists itself in ``PLUGIN_MODULES`` (imported when the parser is built; a missing one is
+skipped)::
+
+    from convolve.cli import subcommand
+
+    @subcommand("compare", "compare conv and dense layers")
+    def compare(p):
+        p.add_argument("--data", default="digits")
+        return lambda args: print(args.data) or 0
+
+A user mistake (bad path, bad shape, unknown model or dataset...) prints one line
+``convolve: error: ...`` to stderr and exits with status 1 (argparse's own usage errors: 2).
+Set CONVOLVE_DEBUG=1 to see the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
 import sys
+from pathlib import Path
+
+import numpy as np
+
+PLUGIN_MODULES = ("convolve.lab.cli", "convolve.export_cli")
+_SUBCOMMANDS: dict = {}  # name -> (help, setup(parser) -> run(args) -> int)
 
 
-def main(argv=None) -> int:
-    print("usage: convolve {train,eval,predict,summary,datasets,compare,export} ...")
+class CLIError(Exception):
+    """A user mistake, reported as one line without a traceback."""
+
+
+def subcommand(name: str, help: str):
+    """Register ``setup(parser) -> run`` as the subcommand ``name``."""
+    def deco(setup):
+        _SUBCOMMANDS[name] = (help, setup)
+        return setup
+    return deco
+
+
+# ----------------------------------------------------------------------------------- helpers
+def parse_shape(text: str) -> tuple:
+    """'1x28x28' (or '1,28,28') -> (1, 28, 28)."""
+    parts = str(text).lower().replace(",", "x").replace("×", "x").split("x")
+    try:
+        shape = tuple(int(p) for p in parts)
+    except ValueError:
+        raise CLIError(f"bad shape {text!r}: expected sizes like 1x28x28") from None
+    if not shape or min(shape) < 1:
+        raise CLIError(f"bad shape {text!r}: sizes must be positive")
+    return shape
+
+
+def _load_split(name: str):
+    from . import data
+
+    names = [i.name for i in data.available_datasets()]
+    if name.lower().replace("_", "-") not in names:
+        raise CLIError(f"unknown dataset {name!r}; available: {', '.join(names)}")
+    try:
+        return data.load_dataset(name)
+    except (ImportError, FileNotFoundError, OSError) as err:
+        raise CLIError(f"dataset {name!r} is not available here: {err}") from None
+
+
+def _build(args, input_shape, num_classes):
+    from . import models
+
+    if args.config:
+        spec = models.load_spec(args.config)
+        if isinstance(spec, dict) and "name" not in spec:
+            spec["name"] = Path(args.config).stem
+        return models.build_model(spec, input_shape)
+    if args.model not in models.available_models():
+        raise CLIError(f"unknown model {args.model!r}; available: "
+                       f"{', '.join(models.available_models())}")
+    return models.get_model(args.model, input_shape, num_classes)
+
+
+def _fit_shape(x: np.ndarray, shape: tuple, where: str) -> np.ndarray:
+    """Reshape samples to the model's input shape when only the layout differs."""
+    if tuple(x.shape[1:]) == tuple(shape):
+        return x
+    if int(np.prod(x.shape[1:])) != int(np.prod(shape)):
+        raise CLIError(f"{where}: the data's samples have shape {tuple(x.shape[1:])}, the model "
+                       f"expects {tuple(shape)}")
+    return x.reshape((len(x),) + tuple(shape))
+
+
+def _checkpoint(path: str) -> dict:
+    from .io import load_checkpoint
+
+    p = Path(path)
+    if p.is_dir():
+        p = p / "best.safetensors" if (p / "best.safetensors").exists() else p / "last.safetensors"
+    if not p.exists():
+        raise CLIError(f"no such checkpoint: {path}")
+    return load_checkpoint(p)
+
+
+def _model_from(ckpt: dict):
+    from .models import build_model
+
+    if ckpt["architecture"] is None:
+        raise CLIError(f"{ckpt['path']} stores no architecture description")
+    model = build_model(ckpt["architecture"])
+    model.load_state_dict(ckpt["model"])
+    return model.eval()
+
+
+# ------------------------------------------------------------------------------------- train
+TRAIN_DEFAULTS = {"model": "lenet5", "config": None, "data": "mnist5k", "optimizer": "adam",
+                  "lr": 1e-3, "batch_size": 64, "seed": 0, "scheduler": "none",
+                  "weight_decay": 0.0}
+
+
+@subcommand("train", "train a model on a dataset, writing checkpoints and a JSON-lines log")
+def train_command(p):
+    from .models import available_models
+
+    p.add_argument("--model", help=f"named model: {', '.join(available_models())} "
+                                   f"(default lenet5)")
+    p.add_argument("--config", help="model description (.json or .yaml list of layers), "
+                                    "instead of --model")
+    p.add_argument("--data", help="dataset name, see `convolve datasets` (default mnist5k)")
+    p.add_argument("--epochs", type=int, default=10, help="total epochs (default 10)")
+    p.add_argument("--optimizer", help="sgd, adam, adamw or rmsprop (default adam)")
+    p.add_argument("--lr", type=float, help="learning rate (default 1e-3)")
+    p.add_argument("--weight-decay", type=float, help="weight decay (default 0)")
+    p.add_argument("--batch-size", type=int, help="batch size (default 64)")
+    p.add_argument("--scheduler", choices=["none", "onecycle", "cosine", "step"],
+                   help="learning-rate schedule (default none; onecycle steps per batch)")
+    p.add_argument("--seed", type=int, help="seed for initialisation and shuffling (default 0)")
+    p.add_argument("--patience", type=int, help="stop early after this many epochs without "
+                                                "a lower val_loss")
+    p.add_argument("--out", help="run directory for checkpoints and logs "
+                                 "(default runs/MODEL-DATA)")
+    p.add_argument("--resume", help="checkpoint or run directory to continue from (its "
+                                    "settings are reused; --epochs is the new total)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    return _run_train
+
+
+def _train_options(args, stored: dict) -> dict:
+    opts = {}
+    for key, default in TRAIN_DEFAULTS.items():
+        given = getattr(args, key)
+        opts[key] = given if given is not None else stored.get(key, default)
+    if args.model is not None and args.config is None:
+        opts["config"] = None
+    if opts["batch_size"] < 1 or opts["lr"] <= 0 or args.epochs < 0:
+        raise CLIError("--batch-size and --lr must be positive and --epochs >= 0")
+    return opts
+
+
+def _make_scheduler(name: str, optimizer, lr: float, epochs: int, steps: int):
+    from .optim import lr_scheduler as S
+
+    if name == "onecycle":
+        return S.OneCycleLR(optimizer, max_lr=lr, epochs=max(epochs, 1), steps_per_epoch=steps)
+    if name == "cosine":
+        return S.CosineAnnealingLR(optimizer, T_max=max(epochs, 1))
+    if name == "step":
+        return S.StepLR(optimizer, step_size=max(epochs // 3, 1), gamma=0.1)
+    return None
+
+
+def _run_train(args) -> int:
+    from . import random as crandom
+    from .callbacks import EarlyStopping, ModelCheckpoint
+    from .data import ArrayDataset, DataLoader
+    from .train import fit, make_optimizer
+
+    ckpt = _checkpoint(args.resume) if args.resume else None
+    opts = _train_options(args, ((ckpt or {}).get("extra") or {}).get("cli", {}))
+    split = _load_split(opts["data"])
+    crandom.manual_seed(opts["seed"])
+    if ckpt is not None:
+        model = _model_from(ckpt)
+    else:
+        model = _build(argparse.Namespace(**opts), split.x_train.shape[1:], split.num_classes)
+    shape = tuple(model.spec["input_shape"])
+    x_train = _fit_shape(split.x_train, shape, opts["data"])
+    x_test = _fit_shape(split.x_test, shape, opts["data"])
+    loader = DataLoader(ArrayDataset(x_train, split.y_train), batch_size=opts["batch_size"],
+                        shuffle=True, seed=opts["seed"])
+    kw = {"weight_decay": opts["weight_decay"]} if opts["weight_decay"] else {}
+    optimizer = make_optimizer(opts["optimizer"], model.parameters(), lr=opts["lr"], **kw)
+    scheduler = _make_scheduler(opts["scheduler"], optimizer, opts["lr"], args.epochs,
+                                len(loader))
+    name = Path(opts["config"]).stem if opts["config"] else opts["model"]
+    out = Path(args.out) if args.out else (Path(ckpt["path"]).parent if ckpt
+                                           else Path("runs") / f"{name}-{opts['data']}")
+    callbacks = [ModelCheckpoint(out)]
+    if args.patience is not None:
+        callbacks.append(EarlyStopping(patience=args.patience))
+    extra = {"cli": opts, "data": {"name": opts["data"], "input_shape": list(shape),
+                                   "num_classes": split.num_classes,
+                                   "pixel_mean": float(x_train.mean())}}
+    history = fit(model, loader, (x_test, split.y_test), optimizer=optimizer,
+                  epochs=args.epochs, batch_size=opts["batch_size"], scheduler=scheduler,
+                  callbacks=callbacks, verbose=0 if args.quiet else 1, seed=opts["seed"],
+                  log_path=out / "log.jsonl", resume=ckpt["path"] if ckpt else None, extra=extra)
+    (out / "history.json").write_text(history.to_json())
+    if history.epochs:
+        last = history.epochs[-1]
+        print(f"done: {len(history)} epochs, test accuracy {last['val_accuracy']:.2%}, "
+              f"test loss {last['val_loss']:.4f}; checkpoints in {out}")
+    return 0 if history.stop_reason is None or "early stopping" in history.stop_reason else 1
+
+
+# -------------------------------------------------------------------------------------- eval
+@subcommand("eval", "evaluate a checkpoint on a dataset split")
+def eval_command(p):
+    p.add_argument("checkpoint", help="checkpoint file or run directory (uses best, else last)")
+    p.add_argument("--data", help="dataset name (default: the one it was trained on)")
+    p.add_argument("--split", choices=["test", "train"], default="test")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    return _run_eval
+
+
+def _run_eval(args) -> int:
+    from .train import evaluate
+
+    ckpt = _checkpoint(args.checkpoint)
+    model = _model_from(ckpt)
+    name = args.data or ((ckpt["extra"] or {}).get("data") or {}).get("name")
+    if not name:
+        raise CLIError(f"{ckpt['path']} does not say which data it was trained on; pass --data")
+    split = _load_split(name)
+    x, y = (split.x_test, split.y_test) if args.split == "test" else \
+        (split.x_train, split.y_train)
+    x = _fit_shape(x, tuple(model.spec["input_shape"]), name)
+    result = evaluate(model, (x, y), batch_size=args.batch_size)
+    result.update({"checkpoint": ckpt["path"], "data": name, "split": args.split,
+                   "samples": len(x)})
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"{name} {args.split} ({len(x)} samples): accuracy {result['accuracy']:.2%}, "
+              f"loss {result['loss']:.4f}")
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+# ----------------------------------------------------------------------------------- predict
+@subcommand("predict", "classify image files (PNG, JPEG...) with a checkpoint")
+def predict_command(p):
+    p.add_argument("checkpoint", help="checkpoint file or run directory")
+    p.add_argument("images", nargs="+", help="image files")
+    p.add_argument("--top", type=int, default=3, help="how many classes to show (default 3)")
+    p.add_argument("--invert", choices=["auto", "yes", "no"], default="auto",
+                   help="invert grey levels; auto does it for dark-background training data "
+                        "(MNIST, digits) given a light image")
+    return _run_predict
+
+
+def load_image(path, shape: tuple, invert: str = "no", pixel_mean: float | None = None):
+    """An image file as the model's input (C, H, W): greyscale (C=1) or RGB (C=3), resized to
+    H x W (bilinear), scaled to [0, 1] as the datasets are; optionally inverted."""
+    try:
+        from PIL import Image, UnidentifiedImageError
+    except ImportError:
+        raise CLIError("predict needs Pillow (pip install pillow)") from None
+    if len(shape) != 3 or shape[0] not in (1, 3):
+        raise CLIError(f"this model takes inputs of shape {shape}, not 1- or 3-channel images")
+    try:
+        with Image.open(path) as img:
+            img = img.convert("L" if shape[0] == 1 else "RGB").resize(
+                (shape[2], shape[1]), Image.BILINEAR)
+            x = np.asarray(img, dtype=np.float32) / 255.0
+    except FileNotFoundError:
+        raise CLIError(f"no such image: {path}") from None
+    except (UnidentifiedImageError, OSError) as err:
+        raise CLIError(f"cannot read image {path}: {err}") from None
+    x = x[None] if x.ndim == 2 else x.transpose(2, 0, 1)
+    dark_data = pixel_mean is not None and pixel_mean < 0.35
+    if invert == "yes" or (invert == "auto" and dark_data and x.mean() > 0.5):
+        x = 1.0 - x
+    return x
+
+
+def _run_predict(args) -> int:
+    from .train import predict
+
+    if args.top < 1:
+        raise CLIError(f"--top must be >= 1, received {args.top}")
+    ckpt = _checkpoint(args.checkpoint)
+    model = _model_from(ckpt)
+    shape = tuple(model.spec["input_shape"])
+    info = (ckpt["extra"] or {}).get("data") or {}
+    batch = np.stack([load_image(f, shape, args.invert, info.get("pixel_mean"))
+                      for f in args.images])
+    logits = predict(model, batch)
+    z = logits - logits.max(axis=1, keepdims=True)
+    probs = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    classes = info.get("classes")
+    for f, pr in zip(args.images, probs):
+        top = np.argsort(-pr)[:args.top]
+        label = (lambda k: classes[k]) if classes else str
+        print(f"{f}: " + ", ".join(f"{label(int(k))} {pr[k]:.1%}" for k in top))
+    return 0
+
+
+# ----------------------------------------------------------------------------------- summary
+@subcommand("summary", "show a model's layers, shapes, parameters and receptive fields")
+def summary_command(p):
+    p.add_argument("model", help="a named model, a .json/.yaml description, or a checkpoint")
+    p.add_argument("--input", help="input shape per sample, e.g. 1x28x28 (default: the "
+                                   "model's own)")
+    p.add_argument("--classes", type=int, default=10, help="number of classes (default 10)")
+    p.add_argument("--json", action="store_true", help="print the numbers as JSON")
+    return _run_summary
+
+
+def _summary_model(source: str, shape, classes: int):
+    from . import models
+
+    if source.endswith(".safetensors") or Path(source).is_dir():
+        return _model_from(_checkpoint(source))
+    if source in models.available_models():
+        return models.get_model(source, shape, classes)
+    if Path(source).suffix.lower() in (".json", ".yaml", ".yml"):
+        return models.build_model(source, shape)
+    raise CLIError(f"unknown model {source!r}: not one of {', '.join(models.available_models())}"
+                   f", a .json/.yaml description or a checkpoint")
+
+
+def _run_summary(args) -> int:
+    from .summary import summary
+
+    shape = parse_shape(args.input) if args.input else None
+    model = _summary_model(args.model, shape, args.classes)
+    s = summary(model, shape or tuple(model.spec["input_shape"]))
+    print(json.dumps(s.to_dict()) if args.json else s)
+    return 0
+
+
+# ---------------------------------------------------------------------------------- datasets
+@subcommand("datasets", "list the datasets convolve knows and whether they load offline")
+def datasets_command(p):
+    p.add_argument("--json", action="store_true", help="print the list as JSON")
+    return _run_datasets
+
+
+def _run_datasets(args) -> int:
+    from .data import available_datasets
+
+    rows = [{"name": i.name, "shape": "x".join(map(str, i.sample_shape)),
+             "classes": i.num_classes, "train": i.train_size, "test": i.test_size,
+             "available": i.available, "source": i.source} for i in available_datasets()]
+    if args.json:
+        print(json.dumps(rows))
+        return 0
+    print(f"{'name':<15}{'shape':<10}{'classes':>8}{'train':>8}{'test':>7}  {'offline':<8}source")
+    for r in rows:
+        print(f"{r['name']:<15}{r['shape']:<10}{r['classes']:>8}{r['train']:>8}{r['test']:>7}  "
+              f"{'yes' if r['available'] else 'no':<8}{r['source']}")
+    return 0
+
+
+# -------------------------------------------------------------------------------------- main
+USER_ERRORS = (CLIError, ValueError, OSError, ImportError)
+
+
+def _load_plugins() -> None:
+    for name in PLUGIN_MODULES:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as err:
+            if err.name != name:  # the plug-in exists but one of its imports is missing
+                raise
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    _load_plugins()
+    parser = argparse.ArgumentParser(
+        prog="convolve", description="Train, evaluate and inspect convolutional networks.")
+    parser.add_argument("--version", action="version", version=f"convolve {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (help_text, setup) in _SUBCOMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(run=setup(p))
+    return parser
+
+
+def _one_line(err: BaseException) -> str:
+    text = str(err) if not isinstance(err, KeyError) else str(err.args[0] if err.args else err)
+    return " ".join(text.split()) or type(err).__name__
+
+
+def main(argv=None) -> int:
+    """Run the command line; returns the exit status (0 ok, 1 user error, 2 usage error)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "run", None) is None:
+        parser.print_usage(sys.stderr)
+        print("convolve: error: choose a command, e.g. `convolve train --help`", file=sys.stderr)
+        return 2
+    try:
+        return int(args.run(args) or 0)
+    except KeyboardInterrupt:
+        print("convolve: interrupted", file=sys.stderr)
+        return 130
+    except USER_ERRORS as err:
+        if os.environ.get("CONVOLVE_DEBUG"):
+            raise
+        print(f"convolve: error: {_one_line(err)}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # `python -m convolve.cli`: use the importable module's registry
+    from convolve.cli import main as _main
+
+    sys.exit(_main())

@@ -1,0 +1,207 @@
+"""Model summary: per layer its output shape, parameters, mult-adds and receptive field.
+
+``convolve.summary(model, (3, 32, 32))`` runs one dry forward pass on a zero batch of one
+sample, with a forward hook on every leaf module, and returns a :class:`Summary` whose rows
+hold the numbers; ``print(summary)`` shows them as a table (with rich when installed).
+
+* mult-adds: multiply-accumulates of the weight layers (conv: output elements x
+  in_channels/groups x prod(kernel); linear: output elements x in_features); 0 elsewhere.
+* receptive field, per spatial dim, through the stack in call order (exact for sequential
+  models): a layer with kernel k, stride s and dilation d maps (size r, jump j) to
+  (r + d(k-1) j, j s). After a Flatten or Linear every unit sees the whole input ("all").
+* dense: for each conv / locally-connected layer, the parameters a fully-connected layer
+  between the same input and output would need: in_numel x out_numel weights (+ out_numel
+  biases when the layer has a bias). E.g. 3x32x32 -> 6x28x28: 3072 x 4704 + 4704.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .grad_mode import no_grad
+from .tensor import Tensor
+
+__all__ = ["LayerRow", "Summary", "summary"]
+
+
+@dataclass
+class LayerRow:
+    name: str
+    type: str
+    input_shape: tuple
+    output_shape: tuple
+    params: int
+    mult_adds: int
+    rf_size: tuple | None      # per spatial dim; None once every unit sees the whole input
+    rf_jump: tuple | None
+    dense_params: int | None   # fully-connected equivalent (conv / locally connected only)
+
+
+def _numel(shape) -> int:
+    return int(np.prod(shape, dtype=np.int64))
+
+
+def _tuple(value, n: int) -> tuple:
+    if isinstance(value, (tuple, list)):
+        return tuple(int(v) for v in value)
+    return (int(value),) * n
+
+
+def _is_conv_like(module) -> bool:
+    return hasattr(module, "in_channels") and hasattr(module, "kernel_size") \
+        and "weight" in module._parameters
+
+
+def _mult_adds(module, out_shape) -> int:
+    if _is_conv_like(module):
+        k = _tuple(module.kernel_size, len(out_shape) - 1)
+        per_out = module.in_channels // getattr(module, "groups", 1) * _numel(k)
+        return _numel(out_shape) * per_out
+    if hasattr(module, "in_features") and "weight" in module._parameters:
+        return _numel(out_shape) * int(module.in_features)
+    return 0
+
+
+def _dense_params(module, in_shape, out_shape) -> int | None:
+    if not _is_conv_like(module):
+        return None
+    has_bias = module._parameters.get("bias") is not None
+    return _numel(in_shape) * _numel(out_shape) + (_numel(out_shape) if has_bias else 0)
+
+
+def _kernel_geometry(module, in_shape, out_shape):
+    """(kernel, stride, dilation) per spatial dim, or None for a layer that keeps the grid."""
+    n = len(in_shape) - 1
+    if hasattr(module, "output_size") and not hasattr(module, "kernel_size"):  # adaptive pool
+        stride = tuple(max(i // o, 1) for i, o in zip(in_shape[1:], out_shape[1:]))
+        kernel = tuple(i - (o - 1) * s for i, o, s in zip(in_shape[1:], out_shape[1:], stride))
+        return kernel, stride, (1,) * n
+    if getattr(module, "kernel_size", None) is None:
+        return None
+    kernel = _tuple(module.kernel_size, n)
+    stride = getattr(module, "stride", None)
+    stride = kernel if stride is None or stride == () else _tuple(stride, n)
+    return kernel, stride, _tuple(getattr(module, "dilation", 1), n)
+
+
+def _receptive_field(module, in_shape, out_shape, rf):
+    """Next (size, jump) from the current one; None means "the whole input"."""
+    if rf is None or len(out_shape) != len(in_shape) or len(in_shape) < 2:
+        return None
+    geom = _kernel_geometry(module, in_shape, out_shape)
+    if geom is None:
+        return rf
+    size, jump = rf
+    kernel, stride, dil = geom
+    size = tuple(r + d * (k - 1) * j for r, k, d, j in zip(size, kernel, dil, jump))
+    return size, tuple(j * s for j, s in zip(jump, stride))
+
+
+def _trace(model, input_shape):
+    """Run one zero sample through ``model``; return [(name, module, in_shape, out_shape)]."""
+    calls, handles = [], []
+    for name, m in model.named_modules():
+        if next(m.children(), None) is None:  # a leaf (the model itself if it has no children)
+            def hook(mod, args, out, name=name):
+                calls.append((name, mod, tuple(args[0].shape[1:]), tuple(out.shape[1:])))
+            handles.append(m.register_forward_hook(hook))
+    was_training = model.training
+    model.eval()
+    try:
+        with no_grad():
+            model(Tensor(np.zeros((1,) + tuple(input_shape), dtype=np.float32)))
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    return calls
+
+
+class Summary:
+    """Rows (:class:`LayerRow`) and totals; ``str()`` renders the table."""
+
+    def __init__(self, model, input_shape, rows):
+        self.input_shape = tuple(input_shape)
+        self.rows = rows
+        self.output_shape = rows[-1].output_shape if rows else self.input_shape
+        params = list(model.parameters())
+        self.total_params = sum(p.data.size for p in params)
+        self.trainable_params = sum(p.data.size for p in params if p.requires_grad)
+        self.total_mult_adds = sum(r.mult_adds for r in rows)
+
+    def __getitem__(self, name_or_index):
+        if isinstance(name_or_index, str):
+            for r in self.rows:
+                if r.name == name_or_index:
+                    return r
+            raise KeyError(f"Summary: no layer named {name_or_index!r}")
+        return self.rows[name_or_index]
+
+    def to_dict(self) -> dict:
+        return {"input_shape": list(self.input_shape), "output_shape": list(self.output_shape),
+                "total_params": self.total_params, "trainable_params": self.trainable_params,
+                "total_mult_adds": self.total_mult_adds, "rows": [asdict(r) for r in self.rows]}
+
+    def _cells(self):
+        head = ["Layer", "Type", "Output shape", "Params", "Mult-adds", "RF size/jump",
+                "Dense equiv."]
+        body = []
+        for r in self.rows:
+            rf = "all" if r.rf_size is None else \
+                f"{'x'.join(map(str, r.rf_size))} / {'x'.join(map(str, r.rf_jump))}"
+            body.append([r.name, r.type, "x".join(map(str, r.output_shape)), f"{r.params:,}",
+                         f"{r.mult_adds:,}", rf,
+                         "" if r.dense_params is None else f"{r.dense_params:,}"])
+        return head, body
+
+    def _footer(self) -> str:
+        return (f"Input {'x'.join(map(str, self.input_shape))} -> output "
+                f"{'x'.join(map(str, self.output_shape))}\n"
+                f"Total params: {self.total_params:,} (trainable {self.trainable_params:,})\n"
+                f"Total mult-adds: {self.total_mult_adds:,}")
+
+    def __str__(self) -> str:
+        head, body = self._cells()
+        try:
+            from rich.console import Console
+            from rich.table import Table
+        except ImportError:
+            return self._plain(head, body)
+        table = Table(*head, title="convolve summary")
+        for col in table.columns[3:]:
+            col.justify = "right"
+        for row in body:
+            table.add_row(*row)
+        buf = io.StringIO()
+        Console(file=buf, width=max(100, sum(len(h) for h in head) + 60), color_system=None,
+                force_terminal=False).print(table)
+        return buf.getvalue() + self._footer()
+
+    def _plain(self, head, body) -> str:
+        widths = [max(len(x) for x in col) for col in zip(head, *body)]
+        fmt = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths))
+        lines = [fmt(head), "-" * (sum(widths) + 2 * len(widths))] + [fmt(b) for b in body]
+        return "\n".join(lines) + "\n" + self._footer()
+
+    __repr__ = __str__
+
+
+def summary(model, input_shape) -> Summary:
+    """Summarise ``model`` for one sample of ``input_shape`` (e.g. (1, 28, 28); no batch dim)."""
+    from .models import _shape
+
+    input_shape = _shape(input_shape, "summary")
+    rows = []
+    n = len(input_shape) - 1
+    rf = ((1,) * n, (1,) * n) if n else None
+    for name, m, in_shape, out_shape in _trace(model, input_shape):
+        rf = _receptive_field(m, in_shape, out_shape, rf)
+        own = sum(p.data.size for p in m._parameters.values() if p is not None)
+        rows.append(LayerRow(name or type(m).__name__, type(m).__name__, in_shape, out_shape,
+                             int(own), _mult_adds(m, out_shape),
+                             None if rf is None else rf[0], None if rf is None else rf[1],
+                             _dense_params(m, in_shape, out_shape)))
+    return Summary(model, input_shape, rows)
