@@ -4,6 +4,7 @@ from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  
 from .random import get_rng_state, manual_seed, set_rng_state  # noqa: F401
 from .tensor import Tensor, tensor  # noqa: F401, I001 - first: the op modules import it
 
-from . import functional, nn  # noqa: F401, E402
+from . import data, functional, nn, optim  # noqa: F401, E402
+from .summary import summary  # noqa: F401, E402 - convolve.summary(model, input_shape)
 
 __version__ = "0.1.0"
