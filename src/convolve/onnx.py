@@ -192,7 +192,8 @@ def to_onnx(model, input_shape, opset: int = 17, check: bool = True):
             raise ExportError(f"export: layer {name} ({type(layer).__name__}) is not supported "
                               f"for ONNX export")
         translators.append(fn)
-    shapes = _layer_shapes(model, leaves, input_shape, np.float32)
+    params = [p.data.dtype for p in model.parameters() if p.data.dtype.kind == "f"]
+    shapes = _layer_shapes(model, leaves, input_shape, params[0] if params else np.float32)
     g = GraphBuilder(onnx, opset)
     x = "input"
     for (name, layer), fn, (in_shape, out_shape) in zip(leaves, translators, shapes):
