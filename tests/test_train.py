@@ -148,6 +148,7 @@ class _Scripted:
         self.model, self.has_val, self.epoch = model, has_val, 0
         self.stop_training = self.abort_epoch = False
         self.stop_reason, self.saved = None, []
+        self.history = History()
 
     def save(self, path):
         self.saved.append((path.name, self.epoch))
@@ -214,6 +215,20 @@ def test_model_checkpoint_saves_last_every_epoch_and_best_on_improvement():
     assert only_best.saved == [("best.safetensors", 1)]
     with pytest.raises(ValueError, match="needs validation data"):
         ModelCheckpoint("ck").on_train_begin(_Scripted(has_val=False))
+
+
+def test_callbacks_pick_up_the_history_of_a_resumed_run():
+    def resumed():
+        state = _Scripted()
+        state.history = History([{"epoch": i + 1, "val_loss": v}
+                                 for i, v in enumerate([1.0, 0.8, 0.9])])
+        return state
+
+    ck = _drive(ModelCheckpoint("ck"), [0.85, 0.7], state=resumed())
+    assert [name for name, _ in ck.saved] == ["last.safetensors"] * 2 + ["best.safetensors"]
+    stop = EarlyStopping(patience=2)
+    assert _drive(stop, [0.95, 0.5], state=resumed()).stop_training
+    assert stop.best_epoch == 2
 
 
 def test_model_checkpoint_in_fit(digits, tmp_path):

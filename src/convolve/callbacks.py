@@ -79,6 +79,10 @@ class _Monitor:
             self.best = value
         return better
 
+    def replay(self, state) -> list:
+        """After a resume: feed the restored history through; returns improved flags."""
+        return [self.improved(e) for e in state.history.epochs if e.get(self.monitor) is not None]
+
 
 def _snapshot(model) -> dict:
     return {k: np.array(v, copy=True) for k, v in model.state_dict().items()}
@@ -98,6 +102,9 @@ class EarlyStopping(Callback):
 
     def on_train_begin(self, state):
         self.tracker.check_available(state)
+        for i, better in enumerate(self.tracker.replay(state)):  # resumed: rebuild the count
+            self.wait, self.best_epoch = (0, i + 1) if better else (self.wait + 1,
+                                                                    self.best_epoch)
 
     def on_epoch_end(self, state, logs):
         if self.tracker.improved(logs):
@@ -133,6 +140,7 @@ class ModelCheckpoint(Callback):
     def on_train_begin(self, state):
         if self.save_best:
             self.tracker.check_available(state)
+            self.tracker.replay(state)  # resumed: best.safetensors is the best so far
 
     def on_epoch_end(self, state, logs):
         if self.save_last:
