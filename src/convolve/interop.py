@@ -55,12 +55,15 @@ def _args(layer, names) -> dict:
     return out
 
 
-def _target_class(namespace, layer, where: str, fn: str, side: str):
+def _target_class(source, target, layer, where: str, fn: str):
+    """The class in ``target`` named like ``layer``'s, which must be ``source``'s own class
+    (a subclass or a look-alike from elsewhere may compute something else)."""
     name = type(layer).__name__
-    cls = getattr(namespace, name, None)
-    if name not in SUPPORTED_LAYERS or cls is None:
-        raise TypeError(f"{fn}: layer {where} ({name}) is not supported: no {side} equivalent; "
-                        f"supported: Sequential, {', '.join(sorted(SUPPORTED_LAYERS))}")
+    cls = getattr(target, name, None)
+    if name not in SUPPORTED_LAYERS or cls is None or getattr(source, name, None) is not \
+            type(layer):
+        raise TypeError(f"{fn}: layer {where} ({name}) is not supported; supported layers: "
+                        f"Sequential, {', '.join(sorted(SUPPORTED_LAYERS))}")
     return cls
 
 
@@ -105,7 +108,7 @@ def _from_torch(torch, module, where: str):
         out = nn.Sequential(children)
     else:
         where = where or "0"
-        cls = _target_class(nn, module, where, "from_torch", "convolve.nn")
+        cls = _target_class(torch.nn, nn, module, where, "from_torch")
         out = cls(**_args(module, SUPPORTED_LAYERS[type(module).__name__]))
         _check_same_tensors(module, out, where, "from_torch")
         for store, name in _tensor_names(module):
@@ -139,15 +142,15 @@ def to_torch(model):
 def _to_torch(torch, model, where: str):
     from collections import OrderedDict
 
-    from .nn import Sequential
+    from . import nn
 
-    if isinstance(model, Sequential):
+    if isinstance(model, nn.Sequential):
         children = OrderedDict((name, _to_torch(torch, child, _join(where, name)))
                                for name, child in model.named_children())
         out = torch.nn.Sequential(children)
     else:
         where = where or "0"
-        cls = _target_class(torch.nn, model, where, "to_torch", "torch.nn")
+        cls = _target_class(nn, torch.nn, model, where, "to_torch")
         out = cls(**_args(model, SUPPORTED_LAYERS[type(model).__name__]))
         _check_same_tensors(model, out, where, "to_torch")
         for store, name in _tensor_names(model):
