@@ -1,3 +1,515 @@
-"""(filled in by the pool work)"""
+"""Pooling: max_pool1d/2d, avg_pool1d/2d, adaptive_avg_pool2d and blur_pool2d (anti-aliasing).
 
-__all__: list[str] = []
+Inputs are (N, C, *spatial) or unbatched (C, *spatial), as in PyTorch; 1-d pooling is 2-d
+pooling over a (1, L) plane. Output size per spatial dim n (PyTorch's rule, d = dilation)::
+
+    out = floor((n + 2p - d(k-1) - 1 + (s-1 if ceil_mode else 0)) / s) + 1
+    if ceil_mode and (out-1)*s >= n + p: out -= 1   # last window starts in input or left pad
+
+Each op is one Function on a (B, H, W) view of the input (B = all leading dims); loops run
+over kernel offsets on strided views, never over pixels. When kernel == stride without
+padding or dilation, windows tile the plane and backward is a broadcast, not a scatter.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import NamedTuple
+
+import numpy as np
+
+from ..function import Function
+from ..tensor import Tensor
+from ._util import check_float, check_ndim, ntuple
+
+__all__ = [
+    "adaptive_avg_pool2d",
+    "avg_pool1d",
+    "avg_pool2d",
+    "blur_pool2d",
+    "max_pool1d",
+    "max_pool2d",
+]
+
+
+class _Axis(NamedTuple):
+    """Geometry of pooling along one spatial axis: kernel, stride, padding, dilation, sizes."""
+    k: int
+    s: int
+    p: int
+    d: int
+    n: int
+    out: int
+
+    def taps(self):
+        """Per kernel offset i, the slice of (padded) positions read by outputs 0..out-1."""
+        span = (self.out - 1) * self.s + 1
+        return [slice(i * self.d, i * self.d + span, self.s) for i in range(self.k)]
+
+    def need(self) -> int:
+        """Padded length the windows reach: (out-1)*s + d*(k-1) + 1."""
+        return (self.out - 1) * self.s + self.d * (self.k - 1) + 1
+
+    def tiles(self) -> bool:
+        """Windows are disjoint, unpadded and inside the input (the reshape fast path)."""
+        return self.p == 0 and self.s == self.k and (self.d == 1 or self.k == 1) \
+            and self.out * self.k <= self.n
+
+
+_UNIT = _Axis(1, 1, 0, 1, 1, 1)
+
+
+def _out_size(n, k, s, p, d, ceil_mode) -> int:
+    """PyTorch's pooling_output_shape (see the module docstring)."""
+    out = (n + 2 * p - d * (k - 1) - 1 + (s - 1 if ceil_mode else 0)) // s + 1
+    if ceil_mode and (out - 1) * s >= n + p:
+        out -= 1
+    return out
+
+
+def _check_input(op: str, x, nd: int):
+    """Float input of rank nd+1 (unbatched) or nd+2 with non-empty channel/spatial dims."""
+    if not isinstance(x, Tensor):
+        x = np.asarray(x)
+    check_float(op, x)
+    layout = "(N, C, L) or (C, L)" if nd == 1 else "(N, C, H, W) or (C, H, W)"
+    check_ndim(op, x, (nd + 1, nd + 2), layout)
+    if 0 in x.shape[-nd - 1:]:
+        raise ValueError(f"{op}: expected non-empty channel and spatial dims, "
+                         f"received shape {tuple(x.shape)}")
+    return x
+
+
+def _check_bool(op: str, name: str, value) -> None:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{op}: {name} must be a bool, received {name}={value!r}")
+
+
+def window_args(op, nd, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    """Validate pooling window arguments (also used by the layers); return (k, s, p, d) tuples.
+
+    stride None (or empty) means kernel_size; padding must be <= kernel_size // 2.
+    """
+    _check_bool(op, "ceil_mode", ceil_mode)
+    k = ntuple(kernel_size, nd, op, "kernel_size")
+    no_stride = stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0)
+    s = k if no_stride else ntuple(stride, nd, op, "stride")
+    p = ntuple(padding, nd, op, "padding", minimum=0)
+    d = ntuple(dilation, nd, op, "dilation")
+    if any(pi > ki // 2 for pi, ki in zip(p, k)):
+        raise ValueError(f"{op}: padding must be at most half of kernel_size, received "
+                         f"padding={padding!r} with kernel_size={kernel_size!r}")
+    return k, s, p, d
+
+
+def _geometry(op, x, nd, kernel_size, stride, padding, dilation, ceil_mode):
+    """Validate window arguments; return (H-axis, W-axis) geometry (H is trivial for 1-d)."""
+    k, s, p, d = window_args(op, nd, kernel_size, stride, padding, dilation, ceil_mode)
+    sizes = tuple(x.shape[-nd:])
+    outs = tuple(_out_size(*a, ceil_mode) for a in zip(sizes, k, s, p, d))
+    if min(outs) < 1:
+        raise ValueError(
+            f"{op}: computed output size {outs} is too small (< 1) for input shape "
+            f"{tuple(x.shape)} with kernel_size={k}, stride={s}, padding={p}, dilation={d}")
+    axes = tuple(_Axis(*a) for a in zip(k, s, p, d, sizes, outs))
+    return axes if nd == 2 else (_UNIT,) + axes
+
+
+def _pad3(x, ah: _Axis, aw: _Axis, fill):
+    """Pad (B, H, W) with ``fill``: p before, and after as far as the windows reach."""
+    B, H, W = x.shape
+    hp, wp = max(ah.need(), H + ah.p), max(aw.need(), W + aw.p)
+    if (ah.p, aw.p, hp, wp) == (0, 0, H, W):
+        return x
+    out = np.full((B, hp, wp), fill, dtype=x.dtype)
+    out[:, ah.p:ah.p + H, aw.p:aw.p + W] = x
+    return out
+
+
+def _window_reduce(x, axis: int, a: _Axis, op=np.add, w=None):
+    """Combine with ``op`` the k offsets of each window along ``axis`` (weighted by w[i])."""
+    lead = (slice(None),) * axis
+    taps = a.taps()
+    out = x[lead + (taps[0],)] * (1 if w is None else w[0])
+    for i, t in enumerate(taps[1:], 1):
+        op(out, x[lead + (t,)] if w is None else w[i] * x[lead + (t,)], out=out)
+    return out
+
+
+def _window_sum_T(g, axis: int, a: _Axis, length: int, w=None):
+    """Adjoint of _window_reduce with np.add: spread g back over an axis of ``length``."""
+    shape = g.shape[:axis] + (length,) + g.shape[axis + 1:]
+    out = np.zeros(shape, dtype=g.dtype)
+    lead = (slice(None),) * axis
+    for i, t in enumerate(a.taps()):
+        out[lead + (t,)] += g if w is None else w[i] * g
+    return out
+
+
+def _unpad(gp, ah: _Axis, aw: _Axis, xshape):
+    """Adjoint of _pad3: the input part of a padded-gradient array, in the input's shape."""
+    return gp[:, ah.p:ah.p + ah.n, aw.p:aw.p + aw.n].reshape(xshape)
+
+
+# ------------------------------------------------------------------------------ max pooling
+def _valid(a: _Axis, i: int):
+    """Which outputs' offset-i element lies inside the input (not padding or overhang)."""
+    pos = np.arange(a.out) * a.s - a.p + i * a.d
+    return (pos >= 0) & (pos < a.n)
+
+
+def _last_nan(xp, best, ah: _Axis, aw: _Axis):
+    """Per window, the last offset holding NaN (-1 if none), or None if best has no NaN."""
+    if not np.isnan(best).any():
+        return None
+    th, tw = ah.taps(), aw.taps()
+    last = np.full(best.shape, -1, np.int64)
+    for o in range(ah.k * aw.k):
+        last[np.isnan(xp[:, th[o // aw.k], tw[o % aw.k]])] = o
+    return last
+
+
+def _argmax_masks(xp, best, ah: _Axis, aw: _Axis):
+    """Yield (i, j, mask): the windows whose argmax is offset (i, j), as PyTorch's CPU kernel
+    picks it: the first max in row-major window order; in an all -inf window its first
+    element inside the input; in a window holding NaN its last NaN."""
+    th, tw = ah.taps(), aw.taps()
+    # padding is -inf: it can only tie with the max of a window whose max is -inf
+    ambiguous = xp.shape[1:] != (ah.n, aw.n) and bool(np.isneginf(best).any())
+    nan = _last_nan(xp, best, ah, aw)
+    free = np.ones(best.shape, bool) if nan is None else nan < 0
+    last = ah.k * aw.k - 1
+    for o in range(last + 1):
+        i, j = divmod(o, aw.k)
+        if o == last and not ambiguous:
+            hit = free
+        else:
+            hit = xp[:, th[i], tw[j]] == best
+            if ambiguous:
+                hit &= _valid(ah, i)[:, None] & _valid(aw, j)
+            hit &= free
+            free ^= hit
+        yield i, j, (hit if nan is None else hit | (nan == o))
+
+
+def _flat_indices(xp, best, ah: _Axis, aw: _Axis):
+    """PyTorch's max-pool indices: the argmax's position in the flattened H*W plane.
+
+    A window lying wholly in the padding (possible with dilation) keeps PyTorch's fallback:
+    its first dilation-grid position >= 0 (which is then outside the input).
+    """
+    def start(a: _Axis):
+        first = np.arange(a.out) * a.s - a.p
+        return first, np.maximum(0, -(first // a.d)) * a.d
+
+    (r0, ri), (c0, ci) = start(ah), start(aw)
+    rows = np.broadcast_to(ri[:, None], best.shape).copy()
+    cols = np.broadcast_to(ci, best.shape).copy()
+    for i, j, m in _argmax_masks(xp, best, ah, aw):
+        rows[m], cols[m] = i * ah.d, j * aw.d
+    return (rows + r0[:, None]) * aw.n + cols + c0
+
+
+class _MaxPool(Function):
+    """Max over windows of a (B, H, W) view, one axis at a time; backward routes each
+    gradient to the window's argmax (see _argmax_masks)."""
+
+    @staticmethod
+    def forward(ctx, x, ah=None, aw=None, out_shape=None, holder=None):
+        xp = _pad3(x.reshape(-1, ah.n, aw.n), ah, aw, -np.inf)
+        best = _window_reduce(_window_reduce(xp, 2, aw, np.maximum), 1, ah, np.maximum)
+        ctx.save_for_backward(xp, best)
+        ctx.meta = (x.shape, ah, aw)
+        if holder is not None:
+            holder["indices"] = _flat_indices(xp, best, ah, aw).reshape(out_shape)
+        return best.reshape(out_shape)
+
+    @staticmethod
+    def backward(ctx, g):
+        xp, best = ctx.saved
+        xshape, ah, aw = ctx.meta
+        g3 = g.reshape(best.shape)
+        if ah.tiles() and aw.tiles():
+            B, H, W = xp.shape[0], ah.n, aw.n
+            gx = np.zeros((B, H, W), g.dtype) if (H, W) != (ah.need(), aw.need()) else \
+                np.empty((B, H, W), g.dtype)
+            for i, j, m in _argmax_masks(xp, best, ah, aw):
+                np.multiply(g3, m, out=gx[:, ah.taps()[i], aw.taps()[j]])
+            return gx.reshape(xshape)
+        gp = np.zeros(xp.shape, g.dtype)
+        th, tw = ah.taps(), aw.taps()
+        for i, j, m in _argmax_masks(xp, best, ah, aw):
+            gp[:, th[i], tw[j]] += g3 * m
+        return _unpad(gp, ah, aw, xshape)
+
+
+def _max_pool(op, nd, input, kernel_size, stride, padding, dilation, ceil_mode,
+              return_indices):
+    x = _check_input(op, input, nd)
+    _check_bool(op, "return_indices", return_indices)
+    ah, aw = _geometry(op, x, nd, kernel_size, stride, padding, dilation, ceil_mode)
+    out_shape = x.shape[:-nd] + ((aw.out,) if nd == 1 else (ah.out, aw.out))
+    holder = {} if return_indices else None
+    out = _MaxPool.apply(x, ah=ah, aw=aw, out_shape=out_shape, holder=holder)
+    if return_indices:
+        return out, Tensor(holder["indices"], dtype=np.int64)
+    return out
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1,
+               ceil_mode=False, return_indices=False):
+    """Max over (kH, kW) windows: (N, C, H, W) or (C, H, W) -> (N, C, OH, OW).
+
+    stride defaults to kernel_size; padding (<= kernel_size // 2) counts as -inf; output
+    size as in the module docstring. With return_indices, also returns int64 indices into
+    each flattened H*W plane (PyTorch's convention). The gradient goes to each window's
+    argmax (first max in row-major window order on ties).
+    """
+    return _max_pool("max_pool2d", 2, input, kernel_size, stride, padding, dilation,
+                     ceil_mode, return_indices)
+
+
+def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1,
+               ceil_mode=False, return_indices=False):
+    """Max over windows of length k: (N, C, L) or (C, L) -> (N, C, OL); see max_pool2d."""
+    return _max_pool("max_pool1d", 1, input, kernel_size, stride, padding, dilation,
+                     ceil_mode, return_indices)
+
+
+# -------------------------------------------------------------------------- average pooling
+def _avg_counts(a: _Axis, count_include_pad: bool):
+    """PyTorch's 1-d divisor: the window clipped to [-p, n+p), or to the input [0, n)."""
+    start = np.arange(a.out) * a.s - a.p
+    end = np.minimum(start + a.k, a.n + a.p)
+    if count_include_pad:
+        return end - start
+    return np.minimum(end, a.n) - np.maximum(start, 0)
+
+
+class _AvgPool(Function):
+    """Mean over windows of a (B, H, W) view; windows are summed one axis at a time."""
+
+    @staticmethod
+    def forward(ctx, x, ah=None, aw=None, out_shape=None, count_include_pad=True, divisor=None):
+        if divisor is None:
+            div = np.outer(_avg_counts(ah, count_include_pad), _avg_counts(aw, count_include_pad))
+            div = div.astype(x.dtype)
+        else:
+            div = x.dtype.type(divisor)
+        xp = _pad3(x.reshape(-1, ah.n, aw.n), ah, aw, 0)
+        ctx.meta = (x.shape, xp.shape, ah, aw, div)
+        return (_window_reduce(_window_reduce(xp, 2, aw), 1, ah) / div).reshape(out_shape)
+
+    @staticmethod
+    def backward(ctx, g):
+        xshape, pshape, ah, aw, div = ctx.meta
+        gd = g.reshape(-1, ah.out, aw.out) / div
+        if ah.tiles() and aw.tiles():  # disjoint windows: repeat each gradient k x k times
+            gx = np.repeat(np.repeat(gd, aw.k, axis=2), ah.k, axis=1)
+            H, W = ah.n, aw.n
+            if gx.shape[1:] != (H, W):
+                gx = np.pad(gx, ((0, 0), (0, H - gx.shape[1]), (0, W - gx.shape[2])))
+            return gx.reshape(xshape)
+        gp = _window_sum_T(_window_sum_T(gd, 1, ah, pshape[1]), 2, aw, pshape[2])
+        return _unpad(gp, ah, aw, xshape)
+
+
+def _avg_pool(op, nd, input, kernel_size, stride, padding, ceil_mode,
+              count_include_pad, divisor_override):
+    x = _check_input(op, input, nd)
+    _check_bool(op, "count_include_pad", count_include_pad)
+    if divisor_override is not None and (
+            not isinstance(divisor_override, numbers.Integral)
+            or isinstance(divisor_override, bool) or divisor_override == 0):
+        raise ValueError(f"{op}: divisor_override must be None or a non-zero int, "
+                         f"received divisor_override={divisor_override!r}")
+    ah, aw = _geometry(op, x, nd, kernel_size, stride, padding, 1, ceil_mode)
+    out_shape = x.shape[:-nd] + ((aw.out,) if nd == 1 else (ah.out, aw.out))
+    return _AvgPool.apply(x, ah=ah, aw=aw, out_shape=out_shape,
+                          count_include_pad=count_include_pad, divisor=divisor_override)
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True, divisor_override=None):
+    """Mean over (kH, kW) windows: (N, C, H, W) or (C, H, W) -> (N, C, OH, OW).
+
+    Output size as in the module docstring. Divisor (PyTorch's rule): divisor_override if
+    given; else with count_include_pad the window clipped to the padded input [-p, n+p)
+    (a ceil_mode overhang past it is not counted); else the window clipped to the input.
+    """
+    return _avg_pool("avg_pool2d", 2, input, kernel_size, stride, padding, ceil_mode,
+                     count_include_pad, divisor_override)
+
+
+def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True):
+    """Mean over windows of length k: (N, C, L) or (C, L) -> (N, C, OL); see avg_pool2d."""
+    return _avg_pool("avg_pool1d", 1, input, kernel_size, stride, padding, ceil_mode,
+                     count_include_pad, None)
+
+
+# ------------------------------------------------------------------------ adaptive average
+def _adaptive_matrix(n: int, out: int, dtype):
+    """(out, n) averaging matrix of PyTorch's bins [floor(i*n/out), ceil((i+1)*n/out))."""
+    i = np.arange(out)
+    start, end = (i * n) // out, -((-(i + 1) * n) // out)
+    pos = np.arange(n)
+    inside = (pos >= start[:, None]) & (pos < end[:, None])
+    return (inside / (end - start)[:, None]).astype(dtype)
+
+
+class _AdaptiveAvgPool(Function):
+    """Adaptive mean of a (B, H, W) view: reshape-mean when sizes divide, else A_h X A_w^T."""
+
+    @staticmethod
+    def forward(ctx, x, out_hw=None, out_shape=None):
+        (oh, ow), (H, W) = out_hw, x.shape[-2:]
+        x3 = x.reshape(-1, H, W)
+        ctx.meta = (x.shape, out_hw)
+        if (oh, ow) == (1, 1):
+            out = x3.reshape(-1, H * W).mean(axis=1)
+        elif H % oh == 0 and W % ow == 0:
+            kh, kw = H // oh, W // ow
+            ah, aw = _Axis(kh, kh, 0, 1, H, oh), _Axis(kw, kw, 0, 1, W, ow)
+            out = _window_reduce(_window_reduce(x3, 2, aw), 1, ah) / x.dtype.type(kh * kw)
+        else:
+            mh, mw = _adaptive_matrix(H, oh, x.dtype), _adaptive_matrix(W, ow, x.dtype)
+            ctx.mats = (mh, mw)
+            t = (x3.reshape(-1, W) @ mw.T).reshape(-1, H, ow)
+            out = np.tensordot(t, mh, axes=([1], [1])).transpose(0, 2, 1)
+        return out.reshape(out_shape)
+
+    @staticmethod
+    def backward(ctx, g):
+        xshape, (oh, ow) = ctx.meta
+        H, W = xshape[-2:]
+        g3 = g.reshape(-1, oh, ow)
+        if H % oh == 0 and W % ow == 0:
+            gd = g3 / g.dtype.type((H // oh) * (W // ow))
+            return np.repeat(np.repeat(gd, W // ow, axis=2), H // oh, axis=1).reshape(xshape)
+        mh, mw = ctx.mats
+        t = (g3.reshape(-1, ow) @ mw).reshape(-1, oh, W)
+        return np.tensordot(t, mh, axes=([1], [0])).transpose(0, 2, 1).reshape(xshape)
+
+
+def adaptive_size(op, output_size, sizes=(1, 1)):
+    """Validate output_size (an int >= 1, or a pair of ints >= 1 or None); None -> sizes."""
+    vals = tuple(output_size) if isinstance(output_size, (tuple, list)) else (output_size,) * 2
+    ok = output_size is not None and len(vals) == 2 and all(
+        v is None or (isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1)
+        for v in vals)
+    if not ok:
+        raise ValueError(f"{op}: output_size must be an int >= 1 or a pair of ints >= 1 "
+                         f"(or None to keep a size), received output_size={output_size!r}")
+    return tuple(int(n if v is None else v) for v, n in zip(vals, sizes))
+
+
+def adaptive_avg_pool2d(input, output_size):
+    """Mean over adaptive bins: (N, C, H, W) or (C, H, W) -> (N, C, oh, ow).
+
+    output_size is an int or a pair; a None entry keeps that input size. Output i along an
+    axis of size n averages input [floor(i*n/out), ceil((i+1)*n/out)) (PyTorch's bins).
+    """
+    op = "adaptive_avg_pool2d"
+    x = _check_input(op, input, 2)
+    out_hw = adaptive_size(op, output_size, x.shape[-2:])
+    return _AdaptiveAvgPool.apply(x, out_hw=out_hw, out_shape=x.shape[:-2] + out_hw)
+
+
+# ------------------------------------------------------------------------------ blur pooling
+_BLUR_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap",
+               "zeros": "constant"}  # PyTorch's padding_mode -> np.pad's mode
+
+
+def _binomial(k: int, dtype):
+    """Normalised binomial row of length k: C(k-1, i) / 2**(k-1), e.g. [1, 2, 1] / 4."""
+    return (np.array([math.comb(k - 1, i) for i in range(k)]) / 2.0 ** (k - 1)).astype(dtype)
+
+
+def _pad_index(n: int, lo: int, hi: int, mode: str):
+    """Source position in [0, n) of each of the lo+n+hi padded positions (-1: a zero)."""
+    pos = np.arange(-lo, n + hi)
+    if mode == "reflect":
+        period = max(2 * (n - 1), 1)
+        pos = np.abs(pos) % period
+        return np.where(pos >= n, period - pos, pos)
+    if mode == "replicate":
+        return np.clip(pos, 0, n - 1)
+    if mode == "circular":
+        return pos % n
+    return np.where((pos >= 0) & (pos < n), pos, -1)
+
+
+def _pad_T(gp, axis: int, src, lo: int, n: int):
+    """Adjoint of padding by the index array ``src`` along ``axis``: fold pad cells back."""
+    lead = (slice(None),) * axis
+    out = gp[lead + (slice(lo, lo + n),)].copy()
+    for r in range(len(src)):
+        if not lo <= r < lo + n and src[r] >= 0:
+            out[lead + (src[r],)] += gp[lead + (r,)]
+    return out
+
+
+class _BlurPool(Function):
+    """Pad, blur with the separable binomial filter (rows, then columns), subsample."""
+
+    @staticmethod
+    def forward(ctx, x, ah=None, aw=None, mode="reflect", out_shape=None):
+        (H, W), lo = x.shape[-2:], (ah.k - 1) // 2
+        hi = ah.k - 1 - lo
+        x3 = x.reshape(-1, H, W)
+        ih, iw = _pad_index(H, lo, hi, mode), _pad_index(W, lo, hi, mode)
+        xp = np.pad(x3, ((0, 0), (lo, hi), (lo, hi)), mode=_BLUR_MODES[mode])
+        w = _binomial(ah.k, x.dtype)
+        ctx.meta = (x.shape, ah, aw, ih, iw, lo, w)
+        out = _window_reduce(_window_reduce(xp, 1, ah, w=w), 2, aw, w=w)
+        return out.reshape(out_shape)
+
+    @staticmethod
+    def backward(ctx, g):
+        xshape, ah, aw, ih, iw, lo, w = ctx.meta
+        g3 = g.reshape(-1, ah.out, aw.out)
+        gp = _window_sum_T(_window_sum_T(g3, 2, aw, len(iw), w), 1, ah, len(ih), w)
+        H, W = xshape[-2:]
+        return _pad_T(_pad_T(gp, 2, iw, lo, W), 1, ih, lo, H).reshape(xshape)
+
+
+def blur_args(op, kernel_size, stride, padding_mode):
+    """Validate blur pooling arguments (also used by BlurPool2d); return (k, (sH, sW))."""
+    if not isinstance(kernel_size, numbers.Integral) or isinstance(kernel_size, bool) \
+            or not 1 <= kernel_size <= 7:
+        raise ValueError(f"{op}: kernel_size must be an int in 1..7, "
+                         f"received kernel_size={kernel_size!r}")
+    if padding_mode not in _BLUR_MODES:
+        raise ValueError(f"{op}: padding_mode must be one of {tuple(_BLUR_MODES)}, "
+                         f"received padding_mode={padding_mode!r}")
+    return int(kernel_size), ntuple(stride, 2, op, "stride")
+
+
+def _blur_geometry(op, x, kernel_size, stride, padding_mode):
+    """Validate blur_pool2d's arguments; return the (H, W) geometry on the padded input."""
+    k, s = blur_args(op, kernel_size, stride, padding_mode)
+    hi = k // 2
+    small = {"reflect": hi >= min(x.shape[-2:]), "circular": hi > min(x.shape[-2:])}
+    if small.get(padding_mode, False):
+        raise ValueError(f"{op}: padding_mode={padding_mode!r} pads by {hi} for "
+                         f"kernel_size={k}, too much for input shape {tuple(x.shape)}")
+    return tuple(_Axis(k, si, 0, 1, n + k - 1, (n - 1) // si + 1)
+                 for si, n in zip(s, x.shape[-2:]))
+
+
+def blur_pool2d(input, kernel_size=3, stride=2, padding_mode="reflect"):
+    """Anti-aliased downsampling (Zhang 2019, antialiased-cnns' BlurPool).
+
+    (N, C, H, W) or (C, H, W) -> (N, C, ceil(H/s), ceil(W/s)). Each channel is padded by
+    (k-1)//2 before and ceil((k-1)/2) after (padding_mode 'reflect' as in the paper's
+    code, or 'replicate', 'circular', 'zeros'), filtered by the normalised binomial
+    k x k filter (outer product of C(k-1, i)/2**(k-1), e.g. [1,2,1]/4 for k=3; k in 1..7)
+    and sampled every ``stride`` pixels: F.pad + depthwise conv2d(stride) in PyTorch terms.
+    """
+    op = "blur_pool2d"
+    x = _check_input(op, input, 2)
+    ah, aw = _blur_geometry(op, x, kernel_size, stride, padding_mode)
+    return _BlurPool.apply(x, ah=ah, aw=aw, mode=padding_mode,
+                           out_shape=x.shape[:-2] + (ah.out, aw.out))
