@@ -13,9 +13,9 @@ def _axes(dim, ndim: int, op: str):
     dims = (dim,) if isinstance(dim, int) else tuple(dim)
     out = []
     for d in dims:
-        if not isinstance(d, int) or not -ndim <= d < max(ndim, 1):
+        if not isinstance(d, int) or not -ndim <= d < (ndim or 1):  # builtin max is shadowed
             raise ValueError(f"{op}: dim {d!r} is out of range for a tensor of rank {ndim}")
-        out.append(d % max(ndim, 1))
+        out.append(d % (ndim or 1))
     return tuple(out)
 
 
