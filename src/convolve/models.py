@@ -114,6 +114,13 @@ def _make_layer(entry, shape: tuple, index: int):
         raise ValueError(f"build_model: layer {index} ({kind}): {err}") from None
 
 
+def dry_input(module, shape: tuple) -> Tensor:
+    """A zero batch of one sample in the dtype of the module's parameters (float32 if none)."""
+    param = next(module.parameters(), None)
+    dtype = param.data.dtype if param is not None else np.float32
+    return Tensor(np.zeros((1,) + tuple(shape), dtype=dtype))
+
+
 def output_shape(module, input_shape) -> tuple:
     """Per-sample output shape of ``module`` for a per-sample ``input_shape`` (one dry run)."""
     shape = _shape(input_shape, "output_shape")
@@ -121,7 +128,7 @@ def output_shape(module, input_shape) -> tuple:
     module.eval()
     try:
         with no_grad():
-            out = module(Tensor(np.zeros((1,) + shape, dtype=np.float32)))
+            out = module(dry_input(module, shape))
     finally:
         module.train(was_training)
     return tuple(out.shape[1:])

@@ -22,7 +22,6 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .grad_mode import no_grad
-from .tensor import Tensor
 
 __all__ = ["LayerRow", "Summary", "summary"]
 
@@ -102,6 +101,8 @@ def _receptive_field(module, in_shape, out_shape, rf):
 
 def _trace(model, input_shape):
     """Run one zero sample through ``model``; return [(name, module, in_shape, out_shape)]."""
+    from .models import dry_input
+
     calls, handles = [], []
     for name, m in model.named_modules():
         if next(m.children(), None) is None:  # a leaf (the model itself if it has no children)
@@ -112,7 +113,7 @@ def _trace(model, input_shape):
     model.eval()
     try:
         with no_grad():
-            model(Tensor(np.zeros((1,) + tuple(input_shape), dtype=np.float32)))
+            model(dry_input(model, input_shape))
     finally:
         for h in handles:
             h.remove()
