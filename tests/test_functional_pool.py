@@ -73,6 +73,12 @@ def _adaptive_config(rng):
     return _shape(rng, spatial), {"output_size": size}
 
 
+def _adaptive1d_config(rng):
+    (n,) = _spatial(rng, 1, 1, 12)
+    out = int(rng.integers(1, n + 3))
+    return _shape(rng, (n,)), {"output_size": out if rng.random() < 0.7 else (out,)}
+
+
 def _blur_config(rng):
     kw = {"kernel_size": int(rng.integers(1, 8)),
           "stride": _maybe_tuple(rng, [int(v) for v in rng.integers(1, 4, 2)], 2),
@@ -103,6 +109,7 @@ KINDS = {
     "max2d": (F.max_pool2d, "max_pool2d", _max_config(2)),
     "avg1d": (F.avg_pool1d, "avg_pool1d", _avg_config(1)),
     "avg2d": (F.avg_pool2d, "avg_pool2d", _avg_config(2)),
+    "adaptive_avg1d": (F.adaptive_avg_pool1d, "adaptive_avg_pool1d", _adaptive1d_config),
     "adaptive_avg2d": (F.adaptive_avg_pool2d, "adaptive_avg_pool2d", _adaptive_config),
     "blur": (F.blur_pool2d, None, _blur_config),
 }
@@ -282,6 +289,11 @@ def test_adaptive_avg_pool2d_gradcheck(size, rng):
     gradcheck(lambda x: F.adaptive_avg_pool2d(x, size), rng.standard_normal((2, 2, 6, 4)))
 
 
+@pytest.mark.parametrize("size", [3, (4,), 7, 1], ids=str)
+def test_adaptive_avg_pool1d_gradcheck(size, rng):
+    gradcheck(lambda x: F.adaptive_avg_pool1d(x, size), rng.standard_normal((2, 2, 6)))
+
+
 @pytest.mark.parametrize("mode", ["reflect", "replicate", "circular", "zeros"])
 @pytest.mark.parametrize("k,stride", [(1, 2), (3, 2), (4, (1, 2)), (7, 3)])
 def test_blur_pool2d_gradcheck(mode, k, stride, rng):
@@ -380,6 +392,9 @@ BAD = [
      r"adaptive_avg_pool2d: output_size must be an int >= 1 .* received output_size=0"),
     (lambda: F.adaptive_avg_pool2d(x4, (2, 2, 2)), ValueError, r"output_size=\(2, 2, 2\)"),
     (lambda: F.adaptive_avg_pool2d(x4, None), ValueError, r"output_size=None"),
+    (lambda: F.adaptive_avg_pool1d(x3, (2, 2)), ValueError,
+     r"adaptive_avg_pool1d: output_size must be an int >= 1 .*received output_size=\(2, 2\)"),
+    (lambda: F.adaptive_avg_pool1d(x4, 2), ValueError, r"adaptive_avg_pool1d: expected a"),
     (lambda: F.blur_pool2d(x4, 8), ValueError, r"blur_pool2d: kernel_size must be an int in 1..7"),
     (lambda: F.blur_pool2d(x4, 3, 0), ValueError, r"blur_pool2d: stride entries must be"),
     (lambda: F.blur_pool2d(x4, padding_mode="refl"), ValueError,

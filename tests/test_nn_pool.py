@@ -18,6 +18,8 @@ LAYERS = [
     ("AvgPool2d", (3, 2, 1), {"ceil_mode": True, "divisor_override": 5}, (2, 7, 8)),
     ("AdaptiveAvgPool2d", ((3, None),), {}, (2, 3, 7, 5)),
     ("AdaptiveAvgPool2d", (1,), {}, (2, 3, 4, 4)),
+    ("AdaptiveAvgPool1d", (4,), {}, (2, 3, 7)),
+    ("AdaptiveAvgPool1d", ((2,),), {}, (3, 8)),
 ]
 
 

@@ -1,4 +1,4 @@
-"""Pooling: max_pool1d/2d, avg_pool1d/2d, adaptive_avg_pool2d and blur_pool2d (anti-aliasing).
+"""Pooling: max_pool1d/2d, avg_pool1d/2d, adaptive_avg_pool1d/2d, blur_pool2d (anti-aliasing).
 
 Inputs are (N, C, *spatial) or unbatched (C, *spatial), as in PyTorch; 1-d pooling is 2-d
 pooling over a (1, L) plane. Output size per spatial dim n (PyTorch's rule, d = dilation)::
@@ -24,6 +24,7 @@ from ..tensor import Tensor
 from ._util import check_float, check_ndim, ntuple
 
 __all__ = [
+    "adaptive_avg_pool1d",
     "adaptive_avg_pool2d",
     "avg_pool1d",
     "avg_pool2d",
@@ -363,10 +364,10 @@ class _AdaptiveAvgPool(Function):
     """Adaptive mean of a (B, H, W) view: reshape-mean when sizes divide, else A_h X A_w^T."""
 
     @staticmethod
-    def forward(ctx, x, out_hw=None, out_shape=None):
-        (oh, ow), (H, W) = out_hw, x.shape[-2:]
+    def forward(ctx, x, in_hw=None, out_hw=None, out_shape=None):
+        (oh, ow), (H, W) = out_hw, in_hw
         x3 = x.reshape(-1, H, W)
-        ctx.meta = (x.shape, out_hw)
+        ctx.meta = (x.shape, in_hw, out_hw)
         if (oh, ow) == (1, 1):
             out = x3.reshape(-1, H * W).mean(axis=1)
         elif H % oh == 0 and W % ow == 0:
@@ -382,8 +383,7 @@ class _AdaptiveAvgPool(Function):
 
     @staticmethod
     def backward(ctx, g):
-        xshape, (oh, ow) = ctx.meta
-        H, W = xshape[-2:]
+        xshape, (H, W), (oh, ow) = ctx.meta
         g3 = g.reshape(-1, oh, ow)
         if H % oh == 0 and W % ow == 0:
             gd = g3 / g.dtype.type((H // oh) * (W // ow))
@@ -394,14 +394,17 @@ class _AdaptiveAvgPool(Function):
 
 
 def adaptive_size(op, output_size, sizes=(1, 1)):
-    """Validate output_size (an int >= 1, or a pair of ints >= 1 or None); None -> sizes."""
-    vals = tuple(output_size) if isinstance(output_size, (tuple, list)) else (output_size,) * 2
-    ok = output_size is not None and len(vals) == 2 and all(
+    """Validate output_size: an int >= 1, or len(sizes) ints >= 1 or None (None keeps that
+    input size). Returns the tuple of output sizes."""
+    nd = len(sizes)
+    vals = tuple(output_size) if isinstance(output_size, (tuple, list)) else (output_size,) * nd
+    ok = output_size is not None and len(vals) == nd and all(
         v is None or (isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1)
         for v in vals)
     if not ok:
-        raise ValueError(f"{op}: output_size must be an int >= 1 or a pair of ints >= 1 "
-                         f"(or None to keep a size), received output_size={output_size!r}")
+        what = "an int >= 1" + (" or a pair of ints >= 1" if nd == 2 else "")
+        raise ValueError(f"{op}: output_size must be {what} (or None to keep a size), "
+                         f"received output_size={output_size!r}")
     return tuple(int(n if v is None else v) for v, n in zip(vals, sizes))
 
 
@@ -414,7 +417,17 @@ def adaptive_avg_pool2d(input, output_size):
     op = "adaptive_avg_pool2d"
     x = _check_input(op, input, 2)
     out_hw = adaptive_size(op, output_size, x.shape[-2:])
-    return _AdaptiveAvgPool.apply(x, out_hw=out_hw, out_shape=x.shape[:-2] + out_hw)
+    return _AdaptiveAvgPool.apply(x, in_hw=x.shape[-2:], out_hw=out_hw,
+                                  out_shape=x.shape[:-2] + out_hw)
+
+
+def adaptive_avg_pool1d(input, output_size):
+    """Mean over adaptive bins: (N, C, L) or (C, L) -> (N, C, output_size); see the 2-d op."""
+    op = "adaptive_avg_pool1d"
+    x = _check_input(op, input, 1)
+    (ol,) = adaptive_size(op, output_size, x.shape[-1:])
+    return _AdaptiveAvgPool.apply(x, in_hw=(1, x.shape[-1]), out_hw=(1, ol),
+                                  out_shape=x.shape[:-1] + (ol,))
 
 
 # ------------------------------------------------------------------------------ blur pooling

@@ -1,4 +1,4 @@
-"""Pooling layers, as in torch.nn: MaxPool1d/2d, AvgPool1d/2d, AdaptiveAvgPool2d, BlurPool2d.
+"""Pooling layers as in torch.nn: MaxPool1d/2d, AvgPool1d/2d, AdaptiveAvgPool1d/2d, BlurPool2d.
 
 Layers are thin: ``__init__`` stores the arguments (stride None becomes kernel_size, as in
 PyTorch), ``forward`` calls the functional op, which validates them against the input.
@@ -15,8 +15,8 @@ from .. import functional as F
 from ..functional.pool import _binomial, adaptive_size, blur_args, window_args
 from .module import Module
 
-__all__ = ["AdaptiveAvgPool2d", "AvgPool1d", "AvgPool2d", "BlurPool2d", "MaxPool1d",
-           "MaxPool2d"]
+__all__ = ["AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AvgPool1d", "AvgPool2d", "BlurPool2d",
+           "MaxPool1d", "MaxPool2d"]
 
 
 def _check_bool(layer: str, name: str, value) -> None:
@@ -124,6 +124,21 @@ class AvgPool2d(Module):
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AdaptiveAvgPool1d(Module):
+    """Mean over adaptive bins: (N, C, L) or (C, L) -> (N, C, output_size)."""
+
+    def __init__(self, output_size):
+        super().__init__()
+        adaptive_size("AdaptiveAvgPool1d", output_size, (1,))
+        self.output_size = output_size
+
+    def forward(self, x):
+        return F.adaptive_avg_pool1d(x, self.output_size)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
 
 
 class AdaptiveAvgPool2d(Module):
