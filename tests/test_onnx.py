@@ -296,6 +296,9 @@ def test_input_shape_the_model_rejects_names_the_layer(onnxrt):
 def test_failed_export_leaves_existing_file_untouched(onnxrt, tmp_path):
     path = tmp_path / "model.onnx"
     export(nn.Sequential(nn.Linear(3, 2)), (3,), path)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
     before = path.read_bytes()
     for bad in (nn.Sequential(nn.Linear(3, 2), Doubler()),  # unsupported layer
                 nn.Sequential(nn.Linear(5, 2))):  # wrong input shape

@@ -218,6 +218,15 @@ def to_onnx(model, input_shape, opset: int = 17, check: bool = True):
     return proto
 
 
+def _file_mode(path: Path) -> int:
+    """The existing file's permissions, else 0666 minus the umask."""
+    if path.exists():
+        return path.stat().st_mode & 0o777
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def export(model, input_shape, path, opset: int = 17) -> Path:
     """Write ``model`` as an ONNX file at ``path`` (see :func:`to_onnx`); returns the path.
 
@@ -235,6 +244,7 @@ def export(model, input_shape, path, opset: int = 17) -> Path:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, _file_mode(path))  # mkstemp's 0600 -> what a plain open() would give
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
