@@ -157,5 +157,5 @@ def test_locally_connected_bad_input():
         m(cv.tensor(np.zeros((1, 3, 9, 8))))
     with pytest.raises(ValueError, match=r"LocallyConnected2d: expected input with 3 channels"):
         m(cv.tensor(np.zeros((1, 2, 8, 8))))
-    with pytest.raises(ValueError, match=r"LocallyConnected2d: output size \(-1, -1\) is empty"):
+    with pytest.raises(ValueError, match=r"LocallyConnected2d: output size \(-2, -2\) is empty"):
         nn.LocallyConnected2d(3, 4, (2, 2), 5)
