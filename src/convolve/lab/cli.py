@@ -1,0 +1,72 @@
+"""The ``compare`` subcommand, registered with ``convolve.cli`` (which imports this module as
+a plug-in); ``python -m convolve.lab ...`` runs the same thing. Kept light: the lab itself
+is imported only when the command runs."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..cli import subcommand
+from .data import SIZES
+
+
+def _sizes(text: str) -> tuple:
+    if text in ("default", "all"):
+        return SIZES
+    try:
+        sizes = tuple(int(s) for s in text.split(",") if s.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated ints such as 250,500,1000 "
+                                         f"or 'default', received {text!r}") from None
+    if not sizes or min(sizes) < 10:
+        raise argparse.ArgumentTypeError(f"every size must be >= 10, received {text!r}")
+    return sizes
+
+
+def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    p.add_argument("--data", default="mnist5k",
+                   help="digits, mnist5k (default), mnist1d, or a folder of IDX files / images")
+    p.add_argument("--epochs", type=int, default=None, help="epochs per model (default: per data)")
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--lr", type=float, default=None, help="Adam learning rate")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--subset", type=int, default=None,
+                   help="keep at most this many train and test samples (stratified)")
+    p.add_argument("--sizes", type=_sizes, nargs="?", const=SIZES, default=None,
+                   help="also measure test accuracy against training-set size (bare --sizes: "
+                        "250,500,1000,2000,4000; each run gets the full run's optimizer steps)")
+    p.add_argument("--paper", action="store_true",
+                   help="MNIST-1D: the paper's exact settings (lr 1e-2, batch 100, 6000 steps)")
+    p.add_argument("--out", default=None, help="output folder (default reports/compare-<data>)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from .compare import compare
+
+    for name in ("epochs", "batch_size", "subset"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise ValueError(f"compare: --{name.replace('_', '-')} must be >= 1, "
+                             f"received {value}")
+    if args.lr is not None and args.lr <= 0:
+        raise ValueError(f"compare: --lr must be positive, received {args.lr}")
+    compare(args.data, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+            seed=args.seed, sizes=args.sizes, subset=args.subset, out=args.out,
+            paper=args.paper, quiet=args.quiet)
+    return 0
+
+
+@subcommand("compare", "train an MLP, a locally-connected net, a CNN and an antialiased CNN "
+                       "alike and measure the claims for convolutions (report.html/json)")
+def _compare(p: argparse.ArgumentParser):
+    add_arguments(p)
+    return run
+
+
+def main(argv=None) -> int:
+    """``python -m convolve.lab ARGS`` = ``convolve compare ARGS``."""
+    from ..cli import main as cli_main
+
+    return cli_main(["compare", *(argv if argv is not None else __import__("sys").argv[1:])])
