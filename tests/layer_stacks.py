@@ -63,8 +63,10 @@ def _pool(rng, shape, nd):
 
 
 def _adaptive(rng, shape):
+    """An adaptive average pool whose output size divides the input (ONNX can express it)."""
     divisors = [[d for d in range(1, n + 1) if n % d == 0] for n in shape[1:]]
-    return "AdaptiveAvgPool2d", {"output_size": tuple(int(rng.choice(d)) for d in divisors)}
+    size = tuple(int(rng.choice(d)) for d in divisors)
+    return f"AdaptiveAvgPool{len(size)}d", {"output_size": size if len(size) > 1 else size[0]}
 
 
 def _blur(rng, shape, modes):
@@ -83,9 +85,9 @@ def _locally_connected(rng, shape):
 
 
 def _feature_layer(rng, shape, nd, extra, modes):
-    kinds = ["conv", "conv", "pool", "bn", "act", "dropout"]
+    kinds = ["conv", "conv", "pool", "bn", "act", "dropout", "adaptive"]
     if nd == 2:
-        kinds += ["adaptive"] + (["blur", "lc"] if extra else [])
+        kinds += ["blur", "lc"] if extra else []
     else:
         kinds += ["linear"]  # a Linear over the last dim of (C, L)
     kind = rng.choice(kinds)

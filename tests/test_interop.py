@@ -36,7 +36,10 @@ def assert_same_state(torch_model, model):
         np.testing.assert_array_equal(t, value, err_msg=key)
 
 
-@pytest.mark.parametrize("seed,nd", [(s, (2, 2, 1, 0)[s % 4]) for s in range(16)])
+STACKS = [(s, (2, 2, 1, 0)[s % 4]) for s in range(16)]
+
+
+@pytest.mark.parametrize("seed,nd", STACKS)
 def test_random_torch_stacks_round_trip_in_float64(torch, seed, nd):
     input_shape, spec = random_stack(100 + seed, nd, modes=MODES)
     torch.manual_seed(seed)
@@ -52,6 +55,21 @@ def test_random_torch_stacks_round_trip_in_float64(torch, seed, nd):
     assert repr(back) == repr(tmodel)
     assert_same_state(back, model)
     np.testing.assert_allclose(theirs(torch, back, x), expected, rtol=1e-10, atol=1e-12)
+
+
+def test_random_torch_stacks_cover_every_shared_layer():
+    from convolve.interop import SUPPORTED_LAYERS
+
+    seen = set()
+
+    def walk(spec):
+        for e in spec:
+            walk(e) if isinstance(e, list) else seen.add(e[0])
+
+    for seed, nd in STACKS:
+        walk(random_stack(100 + seed, nd, modes=MODES)[1])
+    expected = {n for n in SUPPORTED_LAYERS if hasattr(nn, n)} - {"Identity"}
+    assert expected <= seen, f"never generated: {sorted(expected - seen)}"
 
 
 @pytest.mark.parametrize("name", [n for n in models.available_models() if n != "lenet5_lc"])

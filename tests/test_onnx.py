@@ -90,8 +90,7 @@ def test_random_stacks_cover_every_supported_layer():
     for seed, nd, opset in STACKS:
         walk(stack_for(seed, nd, opset)[1])
     expected = {n for n in _TRANSLATORS if hasattr(nn, n)} - {
-        "Identity", "AdaptiveAvgPool1d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "Dropout1d",
-        "Dropout2d"}  # covered by the table below
+        "Identity", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "Dropout1d", "Dropout2d"}
     assert expected <= seen, f"never generated: {sorted(expected - seen)}"
 
 
@@ -136,6 +135,9 @@ EDGE_CASES = [
         _layer("AdaptiveAvgPool2d", output_size=1), nn.Flatten()), (3, 5, 7), 17),
     ("adaptive-dividing", lambda: nn.Sequential(
         _layer("AdaptiveAvgPool2d", output_size=(2, 7))), (3, 6, 7), 17),
+    ("adaptive1d-dividing-and-global", lambda: nn.Sequential(
+        _layer("AdaptiveAvgPool1d", output_size=3), _layer("AdaptiveAvgPool1d", output_size=1)),
+     (2, 9), 17),
     ("blurpool-reflect", lambda: nn.Sequential(
         _layer("BlurPool2d", channels=3, kernel_size=3, stride=2)), (3, 9, 8), 17),
     ("blurpool-replicate-5", lambda: nn.Sequential(
