@@ -330,3 +330,5 @@ def test_fit_argument_errors(digits):
         fit(_model(), train, epochs=1, verbose=0, callbacks=[object()])
     with pytest.raises(TypeError, match="data must be"):
         fit(_model(), 42, epochs=1, verbose=0)
+    with pytest.raises(TypeError, match="split.train"):
+        fit(_model(), load_digits(), epochs=1, verbose=0)

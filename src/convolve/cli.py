@@ -58,16 +58,18 @@ def parse_shape(text: str) -> tuple:
     return shape
 
 
-def _load_split(name: str):
+def _load_split(name: str, limit: int | None = None):
+    """The named dataset's Split, each part cut to its first ``limit`` samples if given."""
     from . import data
 
     names = [i.name for i in data.available_datasets()]
     if name.lower().replace("_", "-") not in names:
         raise CLIError(f"unknown dataset {name!r}; available: {', '.join(names)}")
     try:
-        return data.load_dataset(name)
+        split = data.load_dataset(name)
     except (ImportError, FileNotFoundError, OSError) as err:
         raise CLIError(f"dataset {name!r} is not available here: {err}") from None
+    return split if limit is None else type(split)(*(a[:limit] for a in split))
 
 
 def _build(args, input_shape, num_classes):
@@ -118,7 +120,7 @@ def _model_from(ckpt: dict):
 # ------------------------------------------------------------------------------------- train
 TRAIN_DEFAULTS = {"model": "lenet5", "config": None, "data": "mnist5k", "optimizer": "adam",
                   "lr": 1e-3, "batch_size": 64, "seed": 0, "scheduler": "none",
-                  "weight_decay": 0.0}
+                  "weight_decay": 0.0, "limit": None}
 
 
 @subcommand("train", "train a model on a dataset, writing checkpoints and a JSON-lines log")
@@ -144,6 +146,8 @@ def train_command(p):
                                  "(default runs/MODEL-DATA)")
     p.add_argument("--resume", help="checkpoint or run directory to continue from (its "
                                     "settings are reused; --epochs is the new total)")
+    p.add_argument("--limit", type=int, help="use only the first N train and test samples "
+                                             "(quick smoke runs)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     return _run_train
 
@@ -155,8 +159,8 @@ def _train_options(args, stored: dict) -> dict:
         opts[key] = given if given is not None else stored.get(key, default)
     if args.model is not None and args.config is None:
         opts["config"] = None
-    if opts["batch_size"] < 1 or opts["lr"] <= 0 or args.epochs < 0:
-        raise CLIError("--batch-size and --lr must be positive and --epochs >= 0")
+    if opts["batch_size"] < 1 or opts["lr"] <= 0 or args.epochs < 0 or (opts["limit"] or 1) < 1:
+        raise CLIError("--batch-size, --lr and --limit must be positive and --epochs >= 0")
     return opts
 
 
@@ -180,7 +184,7 @@ def _run_train(args) -> int:
 
     ckpt = _checkpoint(args.resume) if args.resume else None
     opts = _train_options(args, ((ckpt or {}).get("extra") or {}).get("cli", {}))
-    split = _load_split(opts["data"])
+    split = _load_split(opts["data"], opts["limit"])
     crandom.manual_seed(opts["seed"])
     if ckpt is not None:
         model = _model_from(ckpt)
@@ -223,6 +227,7 @@ def eval_command(p):
     p.add_argument("--data", help="dataset name (default: the one it was trained on)")
     p.add_argument("--split", choices=["test", "train"], default="test")
     p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--limit", type=int, help="use only the first N samples of the split")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     return _run_eval
 
@@ -235,7 +240,7 @@ def _run_eval(args) -> int:
     name = args.data or ((ckpt["extra"] or {}).get("data") or {}).get("name")
     if not name:
         raise CLIError(f"{ckpt['path']} does not say which data it was trained on; pass --data")
-    split = _load_split(name)
+    split = _load_split(name, args.limit)
     x, y = (split.x_test, split.y_test) if args.split == "test" else \
         (split.x_train, split.y_train)
     x = _fit_shape(x, tuple(model.spec["input_shape"]), name)

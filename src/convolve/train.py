@@ -113,7 +113,10 @@ def _loader(data, batch_size: int, shuffle: bool, seed):
     if isinstance(data, DataLoader) or (hasattr(data, "__iter__") and hasattr(data, "batch_size")
                                         and not hasattr(data, "__getitem__")):
         return data
-    if isinstance(data, tuple) and len(data) == 2:
+    if isinstance(data, tuple):
+        if len(data) != 2 or hasattr(data, "x_train"):
+            raise TypeError(f"fit: a tuple of data must be (x, y), received {len(data)} items"
+                            f"{'; pass split.train and split.test' if len(data) == 4 else ''}")
         data = ArrayDataset(*data)
     if not (hasattr(data, "__len__") and hasattr(data, "__getitem__")):
         raise TypeError(f"fit: data must be a DataLoader, a dataset or an (x, y) tuple, "
