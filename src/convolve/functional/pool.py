@@ -6,9 +6,12 @@ pooling over a (1, L) plane. Output size per spatial dim n (PyTorch's rule, d = 
     out = floor((n + 2p - d(k-1) - 1 + (s-1 if ceil_mode else 0)) / s) + 1
     if ceil_mode and (out-1)*s >= n + p: out -= 1   # last window starts in input or left pad
 
-Each op is one Function on a (B, H, W) view of the input (B = all leading dims); loops run
-over kernel offsets on strided views, never over pixels. When kernel == stride without
-padding or dilation, windows tile the plane and backward is a broadcast, not a scatter.
+Each op is one Function on a (B, H, W) view of the input (B = all leading dims). Windows
+are reduced one axis at a time (W, then H) by loops over kernel offsets on strided views,
+never over pixels; backward is the adjoint of each step, masks times the gradient, with no
+index scatter. Without padding the input is used as it is; when windows are disjoint
+(stride >= dilated kernel) the gradient is assigned rather than accumulated, and for
+kernel == stride average pooling's backward is a repeat of the gradient.
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ class _Axis(NamedTuple):
         return (self.out - 1) * self.s + self.d * (self.k - 1) + 1
 
     def tiles(self) -> bool:
-        """Windows are disjoint, unpadded and inside the input (the reshape fast path)."""
+        """Windows tile the input without padding or gaps (kernel == stride, no dilation)."""
         return self.p == 0 and self.s == self.k and (self.d == 1 or self.k == 1) \
             and self.out * self.k <= self.n
 
@@ -154,94 +157,111 @@ def _unpad(gp, ah: _Axis, aw: _Axis, xshape):
 
 
 # ------------------------------------------------------------------------------ max pooling
+# Max is separable: the window max is the max over rows of the row maxima m1 (B, Hp, OW).
+# PyTorch's argmax, the first max in row-major window order, is likewise the first row
+# whose row max is the window max, then the first column of that row holding it (the last
+# NaN when there is one, by the same argument). Backward routes g in those two steps.
+
+
 def _valid(a: _Axis, i: int):
-    """Which outputs' offset-i element lies inside the input (not padding or overhang)."""
+    """Which windows' tap i lies inside the input (not in the padding or ceil overhang)."""
     pos = np.arange(a.out) * a.s - a.p + i * a.d
     return (pos >= 0) & (pos < a.n)
 
 
-def _last_nan(xp, best, ah: _Axis, aw: _Axis):
-    """Per window, the last offset holding NaN (-1 if none), or None if best has no NaN."""
-    if not np.isnan(best).any():
-        return None
-    th, tw = ah.taps(), aw.taps()
-    last = np.full(best.shape, -1, np.int64)
-    for o in range(ah.k * aw.k):
-        last[np.isnan(xp[:, th[o // aw.k], tw[o % aw.k]])] = o
-    return last
+def _last_nan_hits(x, target, axis: int, a: _Axis):
+    """Per tap, where it holds the last NaN of a window whose target is NaN."""
+    lead = (slice(None),) * axis
+    left = np.isnan(target)
+    hits = []
+    for t in reversed(a.taps()):
+        hit = np.isnan(x[lead + (t,)]) & left
+        left ^= hit
+        hits.append(hit)
+    return hits[::-1]
 
 
-def _argmax_masks(xp, best, ah: _Axis, aw: _Axis):
-    """Yield (i, j, mask): the windows whose argmax is offset (i, j), as PyTorch's CPU kernel
-    picks it: the first max in row-major window order; in an all -inf window its first
-    element inside the input; in a window holding NaN its last NaN."""
-    th, tw = ah.taps(), aw.taps()
-    # padding is -inf: it can only tie with the max of a window whose max is -inf
-    ambiguous = xp.shape[1:] != (ah.n, aw.n) and bool(np.isneginf(best).any())
-    nan = _last_nan(xp, best, ah, aw)
-    free = np.ones(best.shape, bool) if nan is None else nan < 0
-    last = ah.k * aw.k - 1
-    for o in range(last + 1):
-        i, j = divmod(o, aw.k)
-        if o == last and not ambiguous:
-            hit = free
+def _first_hits(x, target, axis: int, a: _Axis, masked: bool):
+    """Per tap i along ``axis``: where tap i holds its window's first element equal to
+    ``target`` (the window max), or its last NaN. ``masked``: only taps inside the input
+    count, which matters when padding (-inf) ties with an all -inf window."""
+    lead = (slice(None),) * axis
+    nan = _last_nan_hits(x, target, axis, a) if np.isnan(target).any() else None
+    free = np.ones(target.shape, bool) if nan is None else ~np.isnan(target)
+    hits = []
+    for i, t in enumerate(a.taps()):
+        if i == a.k - 1 and not masked:
+            hit = free  # the max is somewhere: where no earlier tap held it, this one does
         else:
-            hit = xp[:, th[i], tw[j]] == best
-            if ambiguous:
-                hit &= _valid(ah, i)[:, None] & _valid(aw, j)
+            hit = x[lead + (t,)] == target
+            if masked:
+                hit &= _valid(a, i).reshape((-1,) + (1,) * (target.ndim - axis - 1))
             hit &= free
             free ^= hit
-        yield i, j, (hit if nan is None else hit | (nan == o))
+        hits.append(hit if nan is None else hit | nan[i])
+    return hits
 
 
-def _flat_indices(xp, best, ah: _Axis, aw: _Axis):
+def _masked(xp, best, ah: _Axis, aw: _Axis) -> bool:
+    return xp.shape[1:] != (ah.n, aw.n) and bool(np.isneginf(best).any())
+
+
+def _route(g, hits, axis: int, a: _Axis, length: int):
+    """Adjoint of picking the hit tap: g (window grid) -> an axis of ``length`` positions."""
+    shape = g.shape[:axis] + (length,) + g.shape[axis + 1:]
+    out = np.zeros(shape, dtype=g.dtype)
+    lead = (slice(None),) * axis
+    disjoint = a.s >= a.d * (a.k - 1) + 1
+    for t, hit in zip(a.taps(), hits):
+        hit = hit.view(np.uint8)  # NumPy multiplies by uint8 faster than by bool
+        if disjoint:
+            np.multiply(g, hit, out=out[lead + (t,)])
+        else:
+            out[lead + (t,)] += g * hit
+    return out
+
+
+def _flat_indices(xp, m1, best, ah: _Axis, aw: _Axis):
     """PyTorch's max-pool indices: the argmax's position in the flattened H*W plane.
 
     A window lying wholly in the padding (possible with dilation) keeps PyTorch's fallback:
     its first dilation-grid position >= 0 (which is then outside the input).
     """
-    def start(a: _Axis):
-        first = np.arange(a.out) * a.s - a.p
-        return first, np.maximum(0, -(first // a.d)) * a.d
-
-    (r0, ri), (c0, ci) = start(ah), start(aw)
-    rows = np.broadcast_to(ri[:, None], best.shape).copy()
-    cols = np.broadcast_to(ci, best.shape).copy()
-    for i, j, m in _argmax_masks(xp, best, ah, aw):
-        rows[m], cols[m] = i * ah.d, j * aw.d
-    return (rows + r0[:, None]) * aw.n + cols + c0
+    masked = _masked(xp, best, ah, aw)
+    first = [np.maximum(0, -((np.arange(a.out) * a.s - a.p) // a.d)) for a in (ah, aw)]
+    isel = np.broadcast_to(first[0][:, None], best.shape).copy()
+    for i, hit in enumerate(_first_hits(m1, best, 1, ah, masked)):
+        isel[hit] = i
+    jsel = np.broadcast_to(first[1], m1.shape).copy()
+    for j, hit in enumerate(_first_hits(xp, m1, 2, aw, masked)):
+        jsel[hit] = j
+    rows = (np.arange(ah.out) * ah.s)[:, None] + isel * ah.d  # padded coordinates
+    cols = np.arange(aw.out) * aw.s + np.take_along_axis(jsel, rows, axis=1) * aw.d
+    return (rows - ah.p) * aw.n + cols - aw.p
 
 
 class _MaxPool(Function):
-    """Max over windows of a (B, H, W) view, one axis at a time; backward routes each
-    gradient to the window's argmax (see _argmax_masks)."""
+    """Max over windows of a (B, H, W) view: row maxima, then their max over rows."""
 
     @staticmethod
     def forward(ctx, x, ah=None, aw=None, out_shape=None, holder=None):
         xp = _pad3(x.reshape(-1, ah.n, aw.n), ah, aw, -np.inf)
-        best = _window_reduce(_window_reduce(xp, 2, aw, np.maximum), 1, ah, np.maximum)
-        ctx.save_for_backward(xp, best)
+        m1 = _window_reduce(xp, 2, aw, np.maximum)
+        best = _window_reduce(m1, 1, ah, np.maximum)
+        ctx.save_for_backward(xp, m1, best)
         ctx.meta = (x.shape, ah, aw)
         if holder is not None:
-            holder["indices"] = _flat_indices(xp, best, ah, aw).reshape(out_shape)
+            holder["indices"] = _flat_indices(xp, m1, best, ah, aw).reshape(out_shape)
         return best.reshape(out_shape)
 
     @staticmethod
     def backward(ctx, g):
-        xp, best = ctx.saved
+        xp, m1, best = ctx.saved
         xshape, ah, aw = ctx.meta
+        masked = _masked(xp, best, ah, aw)
         g3 = g.reshape(best.shape)
-        if ah.tiles() and aw.tiles():
-            B, H, W = xp.shape[0], ah.n, aw.n
-            gx = np.zeros((B, H, W), g.dtype) if (H, W) != (ah.need(), aw.need()) else \
-                np.empty((B, H, W), g.dtype)
-            for i, j, m in _argmax_masks(xp, best, ah, aw):
-                np.multiply(g3, m, out=gx[:, ah.taps()[i], aw.taps()[j]])
-            return gx.reshape(xshape)
-        gp = np.zeros(xp.shape, g.dtype)
-        th, tw = ah.taps(), aw.taps()
-        for i, j, m in _argmax_masks(xp, best, ah, aw):
-            gp[:, th[i], tw[j]] += g3 * m
+        gh = _route(g3, _first_hits(m1, best, 1, ah, masked), 1, ah, m1.shape[1])
+        gp = _route(gh, _first_hits(xp, m1, 2, aw, masked), 2, aw, xp.shape[2])
         return _unpad(gp, ah, aw, xshape)
 
 
@@ -361,7 +381,8 @@ def _adaptive_matrix(n: int, out: int, dtype):
 
 
 class _AdaptiveAvgPool(Function):
-    """Adaptive mean of a (B, H, W) view: reshape-mean when sizes divide, else A_h X A_w^T."""
+    """Adaptive mean of a (B, H, W) view: window sums when the output size divides the input
+    size (a global mean for 1 x 1), else the separable bin-averaging matrices A_h X A_w^T."""
 
     @staticmethod
     def forward(ctx, x, in_hw=None, out_hw=None, out_shape=None):

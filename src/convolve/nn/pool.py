@@ -1,8 +1,9 @@
 """Pooling layers as in torch.nn: MaxPool1d/2d, AvgPool1d/2d, AdaptiveAvgPool1d/2d, BlurPool2d.
 
-Layers are thin: ``__init__`` stores the arguments (stride None becomes kernel_size, as in
-PyTorch), ``forward`` calls the functional op, which validates them against the input.
-None of these layers has parameters or persistent state: ``state_dict()`` is empty.
+Layers are thin: ``__init__`` validates and stores the arguments (stride None becomes
+kernel_size, as in PyTorch), ``forward`` calls the functional op, which checks them against
+the input. None of these layers has parameters or persistent state: ``state_dict()`` is
+empty (BlurPool2d's fixed filter included; see its docstring).
 """
 
 from __future__ import annotations
