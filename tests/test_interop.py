@@ -189,7 +189,7 @@ def test_lenet5_trained_in_torch_predicts_identically_in_convolve(torch):
     tmodel.eval()
     torch_pred = theirs(torch, tmodel, split.x_test).argmax(1)
     torch_acc = float(np.mean(torch_pred == split.y_test))
-    assert torch_acc > 0.9  # it really trained
+    assert torch_acc > 0.85  # it really trained (2 epochs reach ~0.91; chance is 0.1)
 
     model = from_torch(tmodel)
     pred = np.concatenate([ours(model, xb).argmax(1) for xb in np.split(split.x_test, 4)])
