@@ -322,7 +322,8 @@ def test_adaptive_avg_pool2d_matches_loop_reference(hw, out, rng):
 
 @pytest.mark.parametrize("op,kw", [
     (F.max_pool2d, {"kernel_size": 2}), (F.avg_pool2d, {"kernel_size": 3, "padding": 1}),
-    (F.adaptive_avg_pool2d, {"output_size": 3}), (F.blur_pool2d, {})], ids=str)
+    (F.adaptive_avg_pool2d, {"output_size": 3}), (F.blur_pool2d, {})],
+    ids=lambda v: getattr(v, "__name__", None) or str(v))
 def test_unbatched_equals_batched_and_float32_stays(op, kw, rng):
     x = rng.standard_normal((3, 7, 8)).astype(np.float32)
     X = cv.tensor(x, requires_grad=True)
