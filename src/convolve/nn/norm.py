@@ -26,17 +26,7 @@ class _BatchNorm(Module):
                  affine: bool = True, track_running_stats: bool = True, dtype=np.float32, *,
                  bias: bool = True):
         super().__init__()
-        name = type(self).__name__
-        if not isinstance(num_features, numbers.Integral) or isinstance(num_features, bool) \
-                or num_features < 1:
-            raise ValueError(f"{name}: num_features must be a positive int, "
-                             f"received num_features={num_features!r}")
-        if not isinstance(eps, numbers.Real) or eps < 0:
-            raise ValueError(f"{name}: eps must be a non-negative number, received eps={eps!r}")
-        if momentum is not None and (not isinstance(momentum, numbers.Real)
-                                     or not 0 <= momentum <= 1):
-            raise ValueError(f"{name}: momentum must be None or in [0, 1], "
-                             f"received momentum={momentum!r}")
+        self._check_args(num_features, eps, momentum)
         self.num_features, self.eps, self.momentum = int(num_features), eps, momentum
         self.affine, self.track_running_stats = bool(affine), bool(track_running_stats)
         if self.affine:
@@ -54,6 +44,19 @@ class _BatchNorm(Module):
         self.register_buffer("num_batches_tracked",
                              np.array(0, dtype=np.int64) if track else None)
         self.reset_parameters()
+
+    def _check_args(self, num_features, eps, momentum) -> None:
+        name = type(self).__name__
+        if not isinstance(num_features, numbers.Integral) or isinstance(num_features, bool) \
+                or num_features < 1:
+            raise ValueError(f"{name}: num_features must be a positive int, "
+                             f"received num_features={num_features!r}")
+        if not isinstance(eps, numbers.Real) or eps < 0:
+            raise ValueError(f"{name}: eps must be a non-negative number, received eps={eps!r}")
+        if momentum is not None and (not isinstance(momentum, numbers.Real)
+                                     or not 0 <= momentum <= 1):
+            raise ValueError(f"{name}: momentum must be None or in [0, 1], "
+                             f"received momentum={momentum!r}")
 
     def reset_running_stats(self) -> None:
         if self.track_running_stats:
