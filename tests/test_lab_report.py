@@ -4,10 +4,14 @@ embedded images, figures on disk, MNIST-1D replication path, argument errors."""
 import base64
 import json
 
+import numpy as np
 import pytest
 
+import convolve as cv
 from convolve.cli import main as cli_main
+from convolve.lab import data as labdata
 from convolve.lab.html_sections import COMPARE_SECTIONS, PAPER_SECTIONS
+from convolve.lab.models import build_image_model
 
 MODEL_KEYS = {"label", "params", "mult_adds", "connections", "receptive_field",
               "receptive_field_measured", "history", "train_accuracy", "test_accuracy", "gap",
@@ -102,3 +106,46 @@ def test_sizes_argument_is_validated(capsys):
     with pytest.raises(SystemExit) as exc:
         cli_main(["compare", "--sizes", "10,abc"])
     assert exc.value.code == 2 and "--sizes" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ --data PATH
+def _write_idx(path, array):
+    """An IDX file by the format's definition: 0, 0, type 0x08 (ubyte), ndim; big-endian dims."""
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(
+        int(d).to_bytes(4, "big") for d in array.shape)
+    path.write_bytes(header + array.astype(np.uint8).tobytes())
+
+
+def test_data_path_reads_an_idx_folder(tmp_path):
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 40), ("t10k", 20)):
+        _write_idx(tmp_path / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (n, 10, 10)))
+        _write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte", np.arange(n) % 4)
+    split, info = labdata.load(str(tmp_path))
+    assert split.x_train.shape == (40, 1, 10, 10) and split.x_test.shape == (20, 1, 10, 10)
+    assert info["num_classes"] == 4 and info["source"].startswith("files in")
+    np.testing.assert_array_equal(split.y_test, np.arange(20) % 4)
+
+
+def test_data_path_reads_an_image_folder_and_splits_it(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for c in ("cat", "dog", "owl"):
+        (tmp_path / c).mkdir()
+        for i in range(10):
+            Image.fromarray(rng.integers(0, 256, (12, 12), dtype=np.uint8)).save(
+                tmp_path / c / f"{i}.png")
+    split, info = labdata.load(str(tmp_path), subset=None)
+    assert (len(split.y_train), len(split.y_test)) == (24, 6)
+    assert np.bincount(split.y_test).tolist() == [2, 2, 2]  # stratified
+    assert split.x_train.shape[1:] == (1, 12, 12) and info["sample_shape"] == [1, 12, 12]
+    for name in ("mlp", "lc", "cnn", "cnn_blur"):  # every compared model fits a 12x12 image
+        model = build_image_model(name, (1, 12, 12), 3)
+        assert model(cv.tensor(split.x_test)).shape == (6, 3)
+
+
+def test_subset_is_stratified_and_bounded():
+    split, info = labdata.load("digits", subset=100)
+    assert (info["train_size"], info["test_size"]) == (100, 100)
+    assert np.bincount(split.y_train, minlength=10).min() >= 9

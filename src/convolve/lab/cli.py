@@ -38,6 +38,9 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--paper", action="store_true",
                    help="MNIST-1D: the paper's exact settings (lr 1e-2, batch 100, 6000 steps)")
     p.add_argument("--out", default=None, help="output folder (default reports/compare-<data>)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="BLAS threads while training (default 1: the matrices are small, and "
+                        "extra threads thrash when other processes share the cores)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     return p
 
@@ -45,17 +48,29 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from .compare import compare
 
-    for name in ("epochs", "batch_size", "subset"):
+    for name in ("epochs", "batch_size", "subset", "threads"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise ValueError(f"compare: --{name.replace('_', '-')} must be >= 1, "
                              f"received {value}")
     if args.lr is not None and args.lr <= 0:
         raise ValueError(f"compare: --lr must be positive, received {args.lr}")
-    compare(args.data, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-            seed=args.seed, sizes=args.sizes, subset=args.subset, out=args.out,
-            paper=args.paper, quiet=args.quiet)
+    with blas_threads(args.threads):
+        compare(args.data, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                seed=args.seed, sizes=args.sizes, subset=args.subset, out=args.out,
+                paper=args.paper, quiet=args.quiet)
     return 0
+
+
+def blas_threads(n: int):
+    """A context limiting BLAS/OpenMP threads to n (threadpoolctl; a no-op without it)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        import contextlib
+
+        return contextlib.nullcontext()
+    return threadpool_limits(n)
 
 
 @subcommand("compare", "train an MLP, a locally-connected net, a CNN and an antialiased CNN "

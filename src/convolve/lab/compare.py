@@ -6,6 +6,7 @@ Sequence data (MNIST-1D) runs the paper replication instead (:mod:`convolve.lab.
 
 from __future__ import annotations
 
+import os
 import platform
 import time
 from pathlib import Path
@@ -120,14 +121,26 @@ def compare(data: str = "mnist5k", *, epochs=None, batch_size=None, lr=None, see
               "verdicts": verdicts.all_verdicts(results, example, info["test_size"],
                                                 info["num_classes"])
               if {"mlp", "lc", "cnn"} <= set(results) else [],
-              "environment": {"python": platform.python_version(), "numpy": np.__version__,
-                              "machine": platform.machine()}}
+              "environment": environment()}
     result["wall_seconds"] = log.elapsed
     print_summary(result)
     if write:
         result["files"] = write_report(result, trained, split, out)
         log(f"report written to {out}/report.html and {out}/report.json")
     return result
+
+
+def environment() -> dict:
+    """Versions, machine, cores and BLAS threads in effect (part of every report)."""
+    env = {"python": platform.python_version(), "numpy": np.__version__,
+           "machine": platform.machine(), "cpus": os.cpu_count()}
+    try:
+        from threadpoolctl import threadpool_info
+
+        env["blas_threads"] = sorted({i["num_threads"] for i in threadpool_info()})
+    except ImportError:
+        pass
+    return env
 
 
 # ------------------------------------------------------------------- output

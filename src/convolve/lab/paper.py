@@ -17,6 +17,7 @@ import numpy as np
 from ..random import manual_seed
 from . import experiment as ex
 from . import measure, report, verdicts
+from .compare import environment
 from .models import LABELS, SEQUENCE_MODELS, build_sequence_model, first_layer
 from .params import count_parameters
 
@@ -121,7 +122,7 @@ def replicate(split, info: dict, *, epochs=None, batch_size=None, lr=None, seed:
               "paper": PAPER, "ours": ours, "runs": runs,
               "verdicts": _mark(verdicts.paper_verdict(ours, PAPER), is_paper, steps, settings)
               + [_structure_verdict(ours, info["test_size"])],
-              "notes": NOTES, "method": METHOD}
+              "notes": NOTES, "method": METHOD, "environment": environment()}
     result["wall_seconds"] = log.elapsed if hasattr(log, "elapsed") else None
     _print(result)
     if write:

@@ -51,7 +51,9 @@ def shift_accuracy(results: dict) -> bytes:
         acc = r["shift"]["accuracy"]
         ks = sorted(int(k) for k in acc)
         ax.plot(ks, [100 * acc[k] for k in ks], marker="o", label=_label(name))
-    ax.set(xlabel="shift (pixels)", ylabel="test accuracy (%)", title="Accuracy under translation")
+    ax.set(xlabel="shift (pixels, zero fill, mean of the directions)",
+           ylabel="test accuracy (%)", title="Accuracy under translation")
+    ax.set_xticks(ks)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     return _png(fig)

@@ -147,6 +147,10 @@ def overfitting(models: dict, n_test: int) -> dict:
         status = "not supported"
     if lc["gap"] >= mlp["gap"] - 0.01:
         text += ". Sparsity alone (locally connected) did not shrink the gap"
+    else:
+        text += (f". Sparsity alone (locally connected) shrank the gap from "
+                 f"{100 * mlp['gap']:.1f} to {100 * lc['gap']:.1f} points, sharing (CNN) to "
+                 f"{100 * cnn['gap']:.1f}")
     return _verdict("Less overfitting", status, text)
 
 
