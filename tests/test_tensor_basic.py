@@ -16,3 +16,13 @@ def test_long_chain_backward_no_recursion():
 def test_broadcast_arithmetic_gradcheck(rng):
     a, b = rng.standard_normal((3, 4)), rng.standard_normal((4,)) + 3
     gradcheck(lambda a, b: (a * b + a / b - b ** 2) @ cv.tensor(np.ones((4, 2))), a, b)
+
+
+def test_dtype_rules_follow_pytorch(torch):
+    cases = [[1.0, 2.0], 1.5, [1, 2], np.ones(2), np.ones(2, np.float32), np.float64(2.0),
+             np.arange(3)]
+    for data in cases:
+        ours = cv.tensor(data).dtype
+        theirs = torch.tensor(data).dtype
+        expected = {torch.float32: np.float32, torch.float64: np.float64}.get(theirs, np.float32)
+        assert ours == expected, (data, ours, theirs)

@@ -22,7 +22,9 @@ def _as_array(data, dtype=None) -> np.ndarray:
     if dtype is not None:
         return np.array(data, dtype=np.dtype(dtype))
     arr = np.array(data)
-    if arr.dtype.kind not in _FLOAT_KINDS:
+    # NumPy floating arrays (and NumPy scalars) keep their dtype; Python numbers and lists,
+    # and every non-floating input, become float32 (PyTorch's default dtype).
+    if arr.dtype.kind not in _FLOAT_KINDS or not isinstance(data, (np.ndarray, np.generic)):
         arr = arr.astype(np.float32)
     return arr
 
@@ -30,7 +32,8 @@ def _as_array(data, dtype=None) -> np.ndarray:
 class Tensor:
     """A NumPy array that records the ops applied to it for reverse-mode autograd.
 
-    Floating arrays keep their dtype; any other input becomes float32.
+    NumPy floating arrays keep their dtype; Python numbers and lists and any
+    non-floating input become float32 (pass ``dtype=`` to choose).
     """
 
     __slots__ = ("data", "grad", "requires_grad", "_ctx", "__weakref__")
@@ -298,7 +301,11 @@ def _wrap(arr) -> Tensor:
 
 
 def tensor(data, requires_grad: bool = False, dtype=None) -> Tensor:
-    """Make a Tensor from array-like ``data`` (copied). Non-floating input becomes float32."""
+    """Make a Tensor from array-like ``data`` (copied).
+
+    NumPy floating arrays keep their dtype; Python numbers and lists and non-floating
+    input become float32, as in PyTorch; ``dtype`` overrides both.
+    """
     return Tensor(data, requires_grad=requires_grad, dtype=dtype)
 
 
