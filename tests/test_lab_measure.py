@@ -245,3 +245,10 @@ def test_significance_threshold_is_two_standard_errors():
     se = math.sqrt(2 * 0.5 * 0.5 / 1000)
     assert verdicts.significant(0.5 + 2.1 * se, 0.5, 1000)
     assert not verdicts.significant(0.5 + 1.5 * se, 0.5, 1000)
+
+
+def test_gradient_measurements_leave_parameter_grads_alone():
+    layer = _conv(1, 2, 3, padding=1)
+    assert layer.weight.grad is None
+    measure.connections(layer, (1, 1, 6, 6), n_units=3)
+    assert layer.weight.grad is None and layer.bias.grad is None

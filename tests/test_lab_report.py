@@ -149,3 +149,15 @@ def test_subset_is_stratified_and_bounded():
     split, info = labdata.load("digits", subset=100)
     assert (info["train_size"], info["test_size"]) == (100, 100)
     assert np.bincount(split.y_train, minlength=10).min() >= 9
+
+
+def test_python_api_returns_the_result_without_writing(tmp_path, monkeypatch, capsys):
+    import convolve.lab
+
+    monkeypatch.chdir(tmp_path)
+    res = convolve.lab.compare("digits", epochs=1, subset=100, write=False, quiet=True,
+                               models=("mlp", "cnn"))
+    assert list(res["models"]) == ["mlp", "cnn"] and res["verdicts"] == []
+    assert "files" not in res and not any(tmp_path.iterdir())
+    assert res["models"]["cnn"]["connections"]["mean"] == 25  # 5x5 kernel, 1 input channel
+    assert "digits: size, connectivity, accuracy" in capsys.readouterr().out

@@ -55,22 +55,10 @@ def run(args: argparse.Namespace) -> int:
                              f"received {value}")
     if args.lr is not None and args.lr <= 0:
         raise ValueError(f"compare: --lr must be positive, received {args.lr}")
-    with blas_threads(args.threads):
-        compare(args.data, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                seed=args.seed, sizes=args.sizes, subset=args.subset, out=args.out,
-                paper=args.paper, quiet=args.quiet)
+    compare(args.data, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+            seed=args.seed, sizes=args.sizes, subset=args.subset, out=args.out,
+            paper=args.paper, quiet=args.quiet, threads=args.threads)
     return 0
-
-
-def blas_threads(n: int):
-    """A context limiting BLAS/OpenMP threads to n (threadpoolctl; a no-op without it)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        import contextlib
-
-        return contextlib.nullcontext()
-    return threadpool_limits(n)
 
 
 @subcommand("compare", "train an MLP, a locally-connected net, a CNN and an antialiased CNN "

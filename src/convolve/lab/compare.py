@@ -6,6 +6,7 @@ Sequence data (MNIST-1D) runs the paper replication instead (:mod:`convolve.lab.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import time
@@ -20,7 +21,7 @@ from . import report, verdicts
 from .models import IMAGE_MODELS, LABELS, build_image_model
 from .params import parameter_growth, worked_example
 
-# Per dataset: epochs chosen so the default run fits the time budget (see the README / report).
+# Per dataset: epochs chosen so the default run fits in 5 minutes on 2 cores.
 DEFAULTS = {"mnist5k": {"epochs": 6, "batch_size": 32, "lr": 1e-3},
             "digits": {"epochs": 15, "batch_size": 32, "lr": 1e-3}}
 FALLBACK = {"epochs": 6, "batch_size": 32, "lr": 1e-3}
@@ -72,6 +73,7 @@ def _sample_efficiency(names, split, shape, classes, settings, results, log) -> 
         curve = {}
         for n in settings.sizes:
             if n > n_full:
+                log(f"{name}: skipping {n} training samples (only {n_full} available)")
                 continue
             if n == n_full:
                 curve[n] = results[name]["test_accuracy"]
@@ -89,24 +91,31 @@ def _sample_efficiency(names, split, shape, classes, settings, results, log) -> 
 
 def compare(data: str = "mnist5k", *, epochs=None, batch_size=None, lr=None, seed: int = 0,
             sizes=None, subset=None, out=None, paper: bool = False, write: bool = True,
-            quiet: bool = False, models=IMAGE_MODELS) -> dict:
+            quiet: bool = False, threads: int | None = 1, models=IMAGE_MODELS) -> dict:
     """Train and measure the models on ``data``; write the report to ``out``; return it.
 
-    sizes: training-set sizes for the sample-efficiency curve (empty: skip). For sequence
-    data (MNIST-1D) this runs :func:`convolve.lab.paper.replicate` instead.
+    sizes: training-set sizes for the sample-efficiency curve (empty: skip). threads: BLAS
+    threads while it runs (None: leave as is). For sequence data (MNIST-1D) this runs
+    :func:`convolve.lab.paper.replicate` instead.
     """
     log = Log(quiet)
     split, info = labdata.load(data, seed, subset)
     out = Path(out) if out is not None else Path("reports") / f"compare-{info['name']}"
-    if split.x_train.ndim == 3:
-        from .paper import replicate
+    with blas_threads(threads):
+        if split.x_train.ndim == 3:
+            from .paper import replicate
 
-        return replicate(split, info, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
-                         out=out, paper=paper, write=write, log=log)
-    if paper:
-        raise ValueError(f"compare: --paper replicates the MNIST-1D paper and needs sequence "
-                         f"data (--data mnist1d), received --data {data}")
-    settings = _settings(info["name"], epochs, batch_size, lr, seed, sizes)
+            return replicate(split, info, epochs=epochs, batch_size=batch_size, lr=lr,
+                             seed=seed, out=out, paper=paper, write=write, log=log)
+        if paper:
+            raise ValueError(f"compare: --paper replicates the MNIST-1D paper and needs "
+                             f"sequence data (--data mnist1d), received --data {data}")
+        settings = _settings(info["name"], epochs, batch_size, lr, seed, sizes)
+        return _compare_images(split, info, settings, tuple(models), out if write else None,
+                               log)
+
+
+def _compare_images(split, info, settings, models, out, log) -> dict:
     shape, classes = tuple(info["sample_shape"]), info["num_classes"]
     log(f"data {info['name']}: {info['train_size']} train / {info['test_size']} test, "
         f"shape {shape}; settings {settings.to_dict()}")
@@ -116,18 +125,25 @@ def compare(data: str = "mnist5k", *, epochs=None, batch_size=None, lr=None, see
         results[name], trained[name] = _run_model(name, split, shape, classes, settings, log)
     if settings.sizes:
         _sample_efficiency(models, split, shape, classes, settings, results, log)
+    claims = {"mlp", "lc", "cnn"} <= set(results)
     result = {"kind": "compare", "data": info, "settings": settings.to_dict(),
               "worked_example": example, "parameter_growth": growth, "models": results,
-              "verdicts": verdicts.all_verdicts(results, example, info["test_size"],
-                                                info["num_classes"])
-              if {"mlp", "lc", "cnn"} <= set(results) else [],
-              "environment": environment()}
-    result["wall_seconds"] = log.elapsed
+              "verdicts": verdicts.all_verdicts(results, example, info["test_size"], classes)
+              if claims else [], "environment": environment(), "wall_seconds": log.elapsed}
     print_summary(result)
-    if write:
+    if out is not None:
         result["files"] = write_report(result, trained, split, out)
         log(f"report written to {out}/report.html and {out}/report.json")
     return result
+
+
+def blas_threads(n: int | None):
+    """A context limiting BLAS/OpenMP threads to n (threadpoolctl; a no-op without it)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        n = None
+    return contextlib.nullcontext() if n is None else threadpool_limits(int(n))
 
 
 def environment() -> dict:

@@ -7,8 +7,8 @@
 * Invariance of a classifier: accuracy under shift, Zhang's consistency,
   Azulay & Weiss's P(top-1 change) and mean absolute change of the top probability.
 
-Models are called on float32 batches in eval mode under ``no_grad`` (except the
-gradient measurements). Spatial inputs are (N, C, H, W) or (N, C, L).
+Classifiers are called in eval mode under ``no_grad``; the gradient measurements leave
+the parameters' ``.grad`` as they found them. Spatial inputs are (N, C, H, W) or (N, C, L).
 """
 
 from __future__ import annotations
@@ -21,10 +21,6 @@ from .shifts import directions, shift, shift_each
 
 
 # ------------------------------------------------------------------ helpers
-def _spatial(shape) -> tuple:
-    return tuple(shape[2:]) if len(shape) >= 3 else ()
-
-
 def _dtype(layer, default=np.float32):
     """The dtype of a layer's first parameter (float32 for parameter-free callables)."""
     params = getattr(layer, "parameters", None)
@@ -50,17 +46,23 @@ def input_gradients(layer, x: np.ndarray, units: list[tuple]) -> np.ndarray:
 
     One forward, then one backward per unit with a one-hot output gradient.
     """
+    params = list(layer.parameters()) if hasattr(layer, "parameters") else []
+    saved = [p.grad for p in params]  # backward also reaches the weights: put their grads back
     xt = Tensor(np.asarray(x[:1]), requires_grad=True)
-    with grad_mode.enable_grad():
-        out = layer(xt)
-        grads = []
-        for u in units:
-            seed = np.zeros(out.shape, dtype=out.data.dtype)
-            seed[(0,) + tuple(u)] = 1.0
-            xt.grad = None
-            out.backward(seed, retain_graph=True)
-            g = np.zeros(xt.shape, xt.data.dtype) if xt.grad is None else xt.grad
-            grads.append(g[0].copy())
+    grads = []
+    try:
+        with grad_mode.enable_grad():
+            out = layer(xt)
+            for u in units:
+                seed = np.zeros(out.shape, dtype=out.data.dtype)
+                seed[(0,) + tuple(u)] = 1.0
+                xt.grad = None
+                out.backward(seed, retain_graph=True)
+                g = np.zeros(xt.shape, xt.data.dtype) if xt.grad is None else xt.grad
+                grads.append(g[0].copy())
+    finally:
+        for p, g in zip(params, saved):
+            p.grad = g
     return np.stack(grads)
 
 
