@@ -28,7 +28,7 @@ EXPERIMENTS = {
                        "batch_size": 64, "target": 0.975},
     "lenet5-digits": {"model": "lenet5", "data": "digits", "epochs": 30, "lr": 3e-3,
                       "batch_size": 32, "target": 0.98},
-    "cnn1d-mnist1d": {"model": "cnn1d", "data": "mnist1d", "epochs": 60, "lr": 1e-2,
+    "cnn1d-mnist1d": {"model": "cnn1d", "data": "mnist1d", "epochs": 30, "lr": 1e-2,
                       "batch_size": 100, "target": 0.90},
 }
 

@@ -138,6 +138,12 @@ def test_user_errors_are_one_line(tmp_path, capsys, run_dir):
     txt = tmp_path / "notes.png"
     txt.write_text("hello")
     _error(capsys, ["predict", str(run_dir), str(txt)], "cannot read image")
+    one = tmp_path / "onecycle"
+    assert main(["train", "--model", "mlp", "--data", "digits", "--limit", "100", "--epochs", "1",
+                 "--scheduler", "onecycle", "--out", str(one), "-q"]) == 0
+    capsys.readouterr()
+    _error(capsys, ["train", "--resume", str(one), "--epochs", "2", "-q"],
+           "planned for 1 epochs; resume with --epochs 1")
     cfg = tmp_path / "broken.json"
     cfg.write_text("[{")
     _error(capsys, ["train", "--config", str(cfg), "--data", "digits", "-q"], "not valid JSON")

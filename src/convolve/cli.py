@@ -120,7 +120,7 @@ def _model_from(ckpt: dict):
 # ------------------------------------------------------------------------------------- train
 TRAIN_DEFAULTS = {"model": "lenet5", "config": None, "data": "mnist5k", "optimizer": "adam",
                   "lr": 1e-3, "batch_size": 64, "seed": 0, "scheduler": "none",
-                  "weight_decay": 0.0, "limit": None}
+                  "weight_decay": 0.0, "limit": None, "epochs": 10}
 
 
 @subcommand("train", "train a model on a dataset, writing checkpoints and a JSON-lines log")
@@ -132,7 +132,8 @@ def train_command(p):
     p.add_argument("--config", help="model description (.json or .yaml list of layers), "
                                     "instead of --model")
     p.add_argument("--data", help="dataset name, see `convolve datasets` (default mnist5k)")
-    p.add_argument("--epochs", type=int, default=10, help="total epochs (default 10)")
+    p.add_argument("--epochs", type=int, help="total epochs (default 10; on --resume the "
+                                              "original run's)")
     p.add_argument("--optimizer", help="sgd, adam, adamw or rmsprop (default adam)")
     p.add_argument("--lr", type=float, help="learning rate (default 1e-3)")
     p.add_argument("--weight-decay", type=float, help="weight decay (default 0)")
@@ -145,7 +146,8 @@ def train_command(p):
     p.add_argument("--out", help="run directory for checkpoints and logs "
                                  "(default runs/MODEL-DATA)")
     p.add_argument("--resume", help="checkpoint or run directory to continue from (its "
-                                    "settings are reused; --epochs is the new total)")
+                                    "settings are reused; --epochs may extend a run without "
+                                    "a scheduler)")
     p.add_argument("--limit", type=int, help="use only the first N train and test samples "
                                              "(quick smoke runs)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
@@ -159,8 +161,12 @@ def _train_options(args, stored: dict) -> dict:
         opts[key] = given if given is not None else stored.get(key, default)
     if args.model is not None and args.config is None:
         opts["config"] = None
-    if opts["batch_size"] < 1 or opts["lr"] <= 0 or args.epochs < 0 or (opts["limit"] or 1) < 1:
+    if opts["batch_size"] < 1 or opts["lr"] <= 0 or opts["epochs"] < 0 or (opts["limit"] or 1) < 1:
         raise CLIError("--batch-size, --lr and --limit must be positive and --epochs >= 0")
+    planned = stored.get("epochs", opts["epochs"])
+    if opts["scheduler"] != "none" and opts["epochs"] != planned:
+        raise CLIError(f"the {opts['scheduler']} schedule of this run was planned for {planned} "
+                       f"epochs; resume with --epochs {planned}")
     return opts
 
 
@@ -197,7 +203,7 @@ def _run_train(args) -> int:
                         shuffle=True, seed=opts["seed"])
     kw = {"weight_decay": opts["weight_decay"]} if opts["weight_decay"] else {}
     optimizer = make_optimizer(opts["optimizer"], model.parameters(), lr=opts["lr"], **kw)
-    scheduler = _make_scheduler(opts["scheduler"], optimizer, opts["lr"], args.epochs,
+    scheduler = _make_scheduler(opts["scheduler"], optimizer, opts["lr"], opts["epochs"],
                                 len(loader))
     name = Path(opts["config"]).stem if opts["config"] else opts["model"]
     out = Path(args.out) if args.out else (Path(ckpt["path"]).parent if ckpt
@@ -209,7 +215,7 @@ def _run_train(args) -> int:
                                    "num_classes": split.num_classes,
                                    "pixel_mean": float(x_train.mean())}}
     history = fit(model, loader, (x_test, split.y_test), optimizer=optimizer,
-                  epochs=args.epochs, batch_size=opts["batch_size"], scheduler=scheduler,
+                  epochs=opts["epochs"], batch_size=opts["batch_size"], scheduler=scheduler,
                   callbacks=callbacks, verbose=0 if args.quiet else 1, seed=opts["seed"],
                   log_path=out / "log.jsonl", resume=ckpt["path"] if ckpt else None, extra=extra)
     (out / "history.json").write_text(history.to_json())
