@@ -312,11 +312,10 @@ def _run_predict(args) -> int:
     logits = predict(model, batch)
     z = logits - logits.max(axis=1, keepdims=True)
     probs = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
-    classes = info.get("classes")
+    names = info.get("classes") or [str(k) for k in range(probs.shape[1])]
     for f, pr in zip(args.images, probs):
         top = np.argsort(-pr)[:args.top]
-        label = (lambda k: classes[k]) if classes else str
-        print(f"{f}: " + ", ".join(f"{label(int(k))} {pr[k]:.1%}" for k in top))
+        print(f"{f}: " + ", ".join(f"{names[k]} {pr[k]:.1%}" for k in top))
     return 0
 
 
