@@ -1,6 +1,7 @@
 """conv1d / conv2d / locally_connected2d / pad_nd: PyTorch as oracle, finite differences,
 naive loop references, and the error messages of bad input."""
 
+import contextlib
 import itertools
 
 import numpy as np
@@ -8,6 +9,7 @@ import pytest
 
 import convolve as cv
 import convolve.functional as F
+from convolve.functional import conv as conv_module
 from convolve.functional.conv import (
     accumulate_windows,
     conv_output_size,
@@ -17,6 +19,29 @@ from convolve.functional.conv import (
 from helpers import gradcheck
 
 MODES = ("zeros", "reflect", "replicate", "circular")
+
+
+@contextlib.contextmanager
+def kernel_settings(nhwc: bool, tiny_chunks: bool = False, corr: bool = True):
+    """Force conv's column layout (NHWC or channel-major), one-sample batch chunks, and the
+    stride-1 input-gradient method (correlation or col2im), so every code path is tested."""
+    names = ("_MIN_GATHER_RUN", "_CHUNK_BYTES", "_CORR_RATIO")
+    saved = [getattr(conv_module, n) for n in names]
+    values = (0 if nhwc else 10**9, 1 if tiny_chunks else saved[1], saved[2] if corr else 0)
+    for n, v in zip(names, values):
+        setattr(conv_module, n, v)
+    try:
+        yield
+    finally:
+        for n, v in zip(names, saved):
+            setattr(conv_module, n, v)
+
+
+def settings_for(seed: int) -> list:
+    """Both layouts for every seed; chunking and the input-gradient method alternate."""
+    odd = bool(seed % 2)
+    return [{"nhwc": True, "tiny_chunks": odd, "corr": not odd},
+            {"nhwc": False, "tiny_chunks": not odd}]
 
 
 # ------------------------------------------------------------ random configs
@@ -106,13 +131,17 @@ def _compare(torch, seed, nd, dtype, rtol, atol):
                 stride=cfg["stride"], padding=cfg["padding"], dilation=cfg["dilation"],
                 groups=cfg["groups"], padding_mode=cfg["mode"])
     g = np.random.default_rng(seed + 20_000).standard_normal(ours_y.shape).astype(dtype)
-    ours, ref = _ours(cfg, x, w, b, g), _torch(torch, cfg, x, w, b, g)
-    for name, a, r in zip(("output", "input grad", "weight grad", "bias grad"), ours, ref):
-        if r is None:
-            assert a is None
-            continue
-        assert a.dtype == dtype, f"{name} dtype {a.dtype}, expected {dtype}: {cfg}"
-        np.testing.assert_allclose(a, r, rtol=rtol, atol=atol, err_msg=f"{name}: {cfg}")
+    ref = _torch(torch, cfg, x, w, b, g)
+    for settings in settings_for(seed):
+        with kernel_settings(**settings):
+            ours = _ours(cfg, x, w, b, g)
+        for name, a, r in zip(("output", "input grad", "weight grad", "bias grad"), ours, ref):
+            if r is None:
+                assert a is None
+                continue
+            assert a.dtype == dtype, f"{name} dtype {a.dtype}, expected {dtype}: {cfg}"
+            np.testing.assert_allclose(a, r, rtol=rtol, atol=atol,
+                                       err_msg=f"{name} with {settings}: {cfg}")
 
 
 @pytest.mark.filterwarnings("ignore:Using padding='same'")
@@ -165,14 +194,16 @@ GRAD_CASES_2D = [
 ]
 
 
+@pytest.mark.parametrize("nhwc", [True, False], ids=["nhwc", "channel_major"])
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("kw", GRAD_CASES_2D, ids=str)
-def test_conv2d_gradcheck(rng, kw, bias):
+def test_conv2d_gradcheck(rng, kw, bias, nhwc):
     groups = kw.get("groups", 1)
     x = rng.standard_normal((2, 2 * groups, 5, 6))
     w = rng.standard_normal((2 * groups, 2, 3, 2))
     args = [x, w] + ([rng.standard_normal(2 * groups)] if bias else [])
-    gradcheck(lambda x, w, b=None: F.conv2d(x, w, b, **kw), *args)
+    with kernel_settings(nhwc, tiny_chunks=bias, corr=not bias):
+        gradcheck(lambda x, w, b=None: F.conv2d(x, w, b, **kw), *args)
 
 
 @pytest.mark.parametrize("kw", [{}, {"padding": 1, "padding_mode": "circular"},

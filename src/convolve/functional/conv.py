@@ -200,10 +200,20 @@ def pad_nd(x, pad, mode: str = "reflect"):
 
 
 # ----------------------------------------------------------------- convolution
-class ConvNd(Function):
-    """Fused 1-D/2-D grouped convolution with bias and padding (see module docstring).
+_CHUNK_BYTES = 2 << 20  # column block per GEMM: small enough to stay in cache
+_MIN_GATHER_RUN = 16  # NHWC gathers copy runs of C/groups*kW elements; shorter is slow
+_CORR_RATIO = 4  # stride-1 input grad by correlation unless O > 4*C (then col2im)
 
-    Internally 1-D is 2-D with H = 1 and unbatched input gets N = 1 (views only).
+
+class ConvNd(Function):
+    """Fused 1-D/2-D grouped convolution with bias and padding.
+
+    1-D is 2-D with H = 1 and unbatched input gets N = 1 (views only). The batch is
+    processed in chunks whose column block stays in cache while its GEMM runs;
+    backward recomputes the blocks from the saved padded input instead of storing
+    them. Two column layouts: NHWC rows (output positions x (kH, kW, C)) when
+    C/groups * kW is large enough for efficient gathers, else channel-major
+    ((C, kH, kW) x output positions, gathering whole output rows).
     """
 
     @staticmethod
@@ -211,45 +221,118 @@ class ConvNd(Function):
                 groups=1, mode="zeros"):
         ctx.x_shape, ctx.w_shape = x.shape, w.shape
         x4, w4 = _as_4d(x, w.ndim - 2), _as_4d(w, w.ndim - 2)
-        n, c = x4.shape[:2]
-        o, cg, kh, kw = w4.shape
-        xp = _pad_array(x4, pads, mode)
-        win = sliding_windows(xp, (kh, kw), stride, dilation)  # (N, C, OH, OW, kH, kW)
-        oh, ow = win.shape[2:4]
-        col = np.empty((c, kh, kw, n, oh, ow), dtype=x.dtype)
-        np.copyto(col.transpose(3, 0, 4, 5, 1, 2), win)
-        col = col.reshape(groups, cg * kh * kw, n * oh * ow)
-        wm = w4.reshape(groups, o // groups, cg * kh * kw)
-        out = np.matmul(wm, col).reshape(o, n, oh, ow)
-        res = np.empty((n, o, oh, ow), dtype=x.dtype)
-        if b is None:
-            np.copyto(res, out.transpose(1, 0, 2, 3))
-        else:
-            np.add(out.transpose(1, 0, 2, 3), b.reshape(1, o, 1, 1), out=res)
-        ctx.geom = (stride, pads, dilation, groups, mode, xp.shape)
-        ctx.save_for_backward(col if ctx.needs_input_grad[1] else None, w4)
-        return res.reshape(_out_shape(x.shape, w.ndim - 2, o, oh, ow))
+        ctx.channel_major = w4.shape[1] * w4.shape[3] < _MIN_GATHER_RUN
+        fwd = _forward_cm if ctx.channel_major else _forward_nhwc
+        res, xp = fwd(x4, w4, b, stride, pads, dilation, groups, mode)
+        ctx.geom = (stride, pads, dilation, groups, mode, x4.shape)
+        ctx.save_for_backward(xp if ctx.needs_input_grad[1] else None, w4)
+        return res.reshape(_out_shape(x.shape, w.ndim - 2, *res.shape[1:]))
 
     @staticmethod
     def backward(ctx, g):
-        col, w4 = ctx.saved
-        stride, pads, dilation, groups, mode, xp_shape = ctx.geom
+        xp, w4 = ctx.saved
         nx, nw, nb = (list(ctx.needs_input_grad) + [False])[:3]
-        o = w4.shape[0]
         g4 = _as_4d(g, len(ctx.w_shape) - 2)
-        gt = np.ascontiguousarray(g4.transpose(1, 0, 2, 3)).reshape(groups, o // groups, -1)
-        gx = gw = gb = None
-        if nb:
-            gb = gt.reshape(o, -1).sum(axis=1)
+        gb = g4.sum(axis=(0, 2, 3)) if nb else None
+        if not (nx or nw):
+            return None, None, gb
+        bwd = _backward_cm if ctx.channel_major else _backward_nhwc
+        gx, gw = bwd(g4, xp, w4, nx, nw, *ctx.geom)
+        return (None if gx is None else gx.reshape(ctx.x_shape)), \
+            (None if gw is None else gw.reshape(ctx.w_shape)), gb
+
+
+def _forward_nhwc(x4, w4, b, stride, pads, dilation, groups, mode):
+    """Output (N, O, OH, OW) from NHWC column blocks; also returns the padded NHWC input."""
+    n, o = x4.shape[0], w4.shape[0]
+    xp = _nhwc_padded(x4, pads, mode)
+    wins = _nhwc_windows(xp, w4.shape[2:], stride, dilation, groups)
+    oh, ow = wins.shape[1:3]
+    wa = _weight_cols(w4, groups)
+    res = np.empty((n, o, oh, ow), dtype=x4.dtype)
+    bias = None if b is None else b.reshape(1, groups, o // groups, 1, 1)
+    buf = None
+    for sl in _batch_chunks(n, wins[0].nbytes):
+        cols, buf = _gather(wins[sl], buf)
+        out = np.matmul(cols.transpose(1, 0, 2), wa)  # (G, m*OH*OW, Og)
+        out = out.reshape(groups, -1, oh, ow, o // groups).transpose(1, 0, 4, 2, 3)
+        dst = res[sl].reshape(out.shape)
+        np.copyto(dst, out) if bias is None else np.add(out, bias, out=dst)
+    return res, xp
+
+
+def _backward_nhwc(g4, xp, w4, nx, nw, stride, pads, dilation, groups, mode, x_shape):
+    n, o, oh, ow = g4.shape
+    c, kh, kw = w4.shape[1] * groups, w4.shape[2], w4.shape[3]
+    wa = _weight_cols(w4, groups)
+    corr = nx and stride == (1, 1) and mode == "zeros" and o <= c * _CORR_RATIO
+    gwa = np.zeros_like(wa) if nw else None
+    gx = np.empty(x_shape, dtype=g4.dtype) if nx else None
+    wins = _nhwc_windows(xp, (kh, kw), stride, dilation, groups) if nw else None
+    buf = None
+    per_sample = max(oh * ow, x_shape[2] * x_shape[3]) * kh * kw * max(c, o) * g4.itemsize
+    for sl in _batch_chunks(n, per_sample):
+        gc = _nhwc_grad(g4[sl], groups)  # (m*OH*OW, G, Og)
         if nw:
-            gw = np.matmul(gt, col.transpose(0, 2, 1)).reshape(ctx.w_shape)
+            cols, buf = _gather(wins[sl], buf)
+            gwa += np.matmul(cols.transpose(1, 2, 0), gc.transpose(1, 0, 2))
+        if nx and corr:
+            gx[sl] = _input_grad_corr(gc, w4, pads, dilation, groups, x_shape, oh, ow)
+        elif nx:
+            gx[sl] = _input_grad_col2im(gc, wa, w4.shape, stride, pads, dilation, mode,
+                                        x_shape, oh, ow)
+    gw = None if gwa is None else \
+        gwa.reshape(groups, kh, kw, -1, o // groups).transpose(0, 4, 3, 1, 2)
+    return gx, gw
+
+
+def _forward_cm(x4, w4, b, stride, pads, dilation, groups, mode):
+    """Output (N, O, OH, OW) from channel-major column blocks; also returns the padded input."""
+    n, o = x4.shape[0], w4.shape[0]
+    xp = _pad_array(x4, pads, mode)
+    wins = sliding_windows(xp, w4.shape[2:], stride, dilation)  # (N, C, OH, OW, kH, kW)
+    oh, ow = wins.shape[2:4]
+    wm = w4.reshape(groups, o // groups, -1)
+    res = np.empty((n, o, oh, ow), dtype=x4.dtype)
+    buf = None
+    for sl in _batch_chunks(n, wins[0].nbytes):
+        cols, buf = _gather_cm(wins[sl], buf, groups)
+        out = np.matmul(wm, cols).reshape(o, -1, oh, ow).transpose(1, 0, 2, 3)
+        np.copyto(res[sl], out) if b is None else np.add(out, b[:, None, None], out=res[sl])
+    return res, xp
+
+
+def _backward_cm(g4, xp, w4, nx, nw, stride, pads, dilation, groups, mode, x_shape):
+    n, o, oh, ow = g4.shape
+    kernel = w4.shape[2:]
+    wm = w4.reshape(groups, o // groups, -1)
+    gw = np.zeros_like(wm) if nw else None
+    gx = np.empty(x_shape, dtype=g4.dtype) if nx else None
+    wins = sliding_windows(xp, kernel, stride, dilation) if nw else None
+    buf = None
+    for sl in _batch_chunks(n, oh * ow * max(wm[0].size, o) * g4.itemsize):
+        m = sl.stop - sl.start
+        gt = np.ascontiguousarray(g4[sl].transpose(1, 0, 2, 3)).reshape(groups, o // groups, -1)
+        if nw:
+            cols, buf = _gather_cm(wins[sl], buf, groups)
+            gw += np.matmul(gt, cols.transpose(0, 2, 1))
         if nx:
-            if stride == (1, 1) and mode == "zeros":
-                gx = _input_grad_corr(g4, w4, pads, dilation, groups, xp_shape)
-            else:
-                gx = _input_grad_col2im(gt, w4, stride, pads, dilation, groups, mode, xp_shape)
-            gx = gx.reshape(ctx.x_shape)
-        return gx, gw, gb
+            dcol = np.matmul(wm.transpose(0, 2, 1), gt)  # (G, Cg*kH*kW, m*OH*OW)
+            dcol = dcol.reshape(-1, *kernel, m, oh, ow).transpose(3, 0, 4, 5, 1, 2)
+            shape = (m, x_shape[1]) + tuple(np.add(x_shape[2:], [sum(p) for p in pads]))
+            dxp = accumulate_windows(dcol, np.zeros(shape, dtype=g4.dtype), stride, dilation)
+            gx[sl] = _unpad_array(dxp, pads, mode)
+    return gx, gw
+
+
+def _gather_cm(wins: np.ndarray, buf, groups: int):
+    """Copy windows (m, C, OH, OW, kH, kW) into channel-major (G, Cg*kH*kW, m*OH*OW) columns."""
+    m, c, oh, ow, kh, kw = wins.shape
+    if buf is None or buf.size < wins.size:
+        buf = np.empty(wins.size, dtype=wins.dtype)
+    cols = buf[:wins.size].reshape(c, kh, kw, m, oh, ow)
+    np.copyto(cols.transpose(3, 0, 4, 5, 1, 2), wins)
+    return cols.reshape(groups, c // groups * kh * kw, m * oh * ow), buf
 
 
 def _as_4d(a: np.ndarray, nd: int) -> np.ndarray:
@@ -265,38 +348,89 @@ def _out_shape(x_shape: tuple, nd: int, o: int, oh: int, ow: int) -> tuple:
     return batch + (o,) + spatial
 
 
-def _input_grad_col2im(gt, w4, stride, pads, dilation, groups, mode, xp_shape):
-    """dcol = W^T g (one batched GEMM), then col2im over kernel offsets, then unpad."""
-    o, cg, kh, kw = w4.shape
-    n, c = xp_shape[:2]
-    wm = w4.reshape(groups, o // groups, cg * kh * kw)
-    dcol = np.matmul(wm.transpose(0, 2, 1), gt)  # (G, Cg*kH*kW, N*OH*OW)
-    oh, ow = conv_output_size(xp_shape[2], kh, stride[0], 0, dilation[0]), \
-        conv_output_size(xp_shape[3], kw, stride[1], 0, dilation[1])
-    dcol = dcol.reshape(c, kh, kw, n, oh, ow).transpose(3, 0, 4, 5, 1, 2)
-    dxp = accumulate_windows(dcol, np.zeros(xp_shape, dtype=gt.dtype), stride, dilation)
-    return np.ascontiguousarray(_unpad_array(dxp, pads, mode))
-
-
-def _input_grad_corr(g4, w4, pads, dilation, groups, xp_shape):
-    """Stride-1 input gradient as a full correlation of g with the flipped, transposed kernel."""
-    o, cg, kh, kw = w4.shape
-    n, c, hp, wp = xp_shape
+def _nhwc_padded(x4: np.ndarray, pads: tuple, mode: str) -> np.ndarray:
+    """The padded input as a contiguous (N, Hp, Wp, C) array."""
+    if mode != "zeros":
+        return np.ascontiguousarray(_pad_array(x4, pads, mode).transpose(0, 2, 3, 1))
     (lh, hh), (lw, hw) = pads
-    dh, dw = dilation
-    eh, ew = dh * (kh - 1), dw * (kw - 1)
-    gpad = np.zeros((o, n, g4.shape[2] + 2 * eh, g4.shape[3] + 2 * ew), dtype=g4.dtype)
-    gpad[:, :, eh:eh + g4.shape[2], ew:ew + g4.shape[3]] = g4.transpose(1, 0, 2, 3)
-    h, w_ = hp - lh - hh, wp - lw - hw
-    gwin = sliding_windows(gpad[:, :, lh:lh + h + eh, lw:lw + w_ + ew], (kh, kw), 1, dilation)
-    og = o // groups
-    col = np.empty((o, kh, kw, n, h, w_), dtype=g4.dtype)
-    np.copyto(col.transpose(0, 3, 4, 5, 1, 2), gwin)  # gwin is (O, N, H, W, kH, kW)
-    col = col.reshape(groups, og * kh * kw, n * h * w_)
-    wt = w4[:, :, ::-1, ::-1].reshape(groups, og, cg, kh * kw).transpose(0, 2, 1, 3)
-    wt = wt.reshape(groups, cg, og * kh * kw)
-    dx = np.matmul(wt, col).reshape(c, n, h, w_)
-    return np.ascontiguousarray(dx.transpose(1, 0, 2, 3))
+    n, c, h, w = x4.shape
+    xp = np.zeros((n, h + lh + hh, w + lw + hw, c), dtype=x4.dtype)
+    xp[:, lh:lh + h, lw:lw + w, :] = x4.transpose(0, 2, 3, 1)
+    return xp
+
+
+def _nhwc_windows(xp, kernel, stride, dilation, groups, out_hw=None) -> np.ndarray:
+    """Strided view (N, OH, OW, G, kH, kW, C/G) of the windows of an NHWC array."""
+    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
+    n, hp, wp, c = xp.shape
+    if out_hw is None:
+        out_hw = (conv_output_size(hp, kh, sh, 0, dh), conv_output_size(wp, kw, sw, 0, dw))
+    rn, rh, rw, rc = xp.strides
+    cg = c // groups
+    return np.lib.stride_tricks.as_strided(
+        xp, (n,) + tuple(out_hw) + (groups, kh, kw, cg),
+        (rn, rh * sh, rw * sw, rc * cg, rh * dh, rw * dw, rc), writeable=False)
+
+
+def _batch_chunks(n: int, per_sample: int) -> list:
+    """Batch slices of about _CHUNK_BYTES each, given the bytes one sample needs."""
+    step = max(1, _CHUNK_BYTES // max(per_sample, 1))
+    return [slice(s, min(n, s + step)) for s in range(0, n, step)]
+
+
+def _gather(wins: np.ndarray, buf):
+    """Copy a window view (m, OH, OW, G, kH, kW, Cg) into a reusable buffer.
+
+    Returns the column block as (m*OH*OW, G, kH*kW*Cg) and the buffer.
+    """
+    if buf is None or buf.shape[0] < wins.shape[0]:
+        buf = np.empty(wins.shape, dtype=wins.dtype)
+    cols = buf[:wins.shape[0]]
+    np.copyto(cols, wins)
+    m, oh, ow, g = wins.shape[:4]
+    return cols.reshape(m * oh * ow, g, -1), buf
+
+
+def _weight_cols(w4: np.ndarray, groups: int) -> np.ndarray:
+    """Weight (O, Cg, kH, kW) as the GEMM operand (G, kH*kW*Cg, Og)."""
+    o, cg, kh, kw = w4.shape
+    wa = w4.reshape(groups, o // groups, cg, kh, kw).transpose(0, 3, 4, 2, 1)
+    return np.ascontiguousarray(wa).reshape(groups, kh * kw * cg, o // groups)
+
+
+def _nhwc_grad(g4: np.ndarray, groups: int) -> np.ndarray:
+    """Output-gradient chunk (m, O, OH, OW) as contiguous (m*OH*OW, G, Og)."""
+    m, o, oh, ow = g4.shape
+    gc = g4.reshape(m, groups, o // groups, oh, ow).transpose(0, 3, 4, 1, 2)
+    return np.ascontiguousarray(gc).reshape(m * oh * ow, groups, o // groups)
+
+
+def _input_grad_col2im(gc, wa, w_shape, stride, pads, dilation, mode, x_shape, oh, ow):
+    """dcol = W g^T (one batched GEMM), col2im over kernel offsets only, unpad; (m, C, H, W)."""
+    groups = wa.shape[0]
+    _, cg, kh, kw = w_shape
+    m = gc.shape[0] // (oh * ow)
+    dcol = np.matmul(wa, gc.transpose(1, 2, 0))  # (G, kH*kW*Cg, m*OH*OW)
+    dcol = dcol.reshape(groups, kh, kw, cg, m, oh, ow).transpose(4, 0, 3, 5, 6, 1, 2)
+    shape = (m, groups, cg) + tuple(np.add(x_shape[2:], [sum(p) for p in pads]))
+    dxp = accumulate_windows(dcol, np.zeros(shape, dtype=gc.dtype), stride, dilation)
+    return _unpad_array(dxp.reshape(m, groups * cg, *shape[3:]), pads, mode)
+
+
+def _input_grad_corr(gc, w4, pads, dilation, groups, x_shape, oh, ow):
+    """Stride-1 input gradient as a full correlation of g with the flipped kernel; (m, C, H, W)."""
+    o, cg, kh, kw = w4.shape
+    m, h, w = gc.shape[0] // (oh * ow), x_shape[2], x_shape[3]
+    (lh, _), (lw, _) = pads
+    eh, ew = dilation[0] * (kh - 1), dilation[1] * (kw - 1)
+    gpad = np.zeros((m, oh + 2 * eh, ow + 2 * ew, o), dtype=gc.dtype)
+    gpad[:, eh:eh + oh, ew:ew + ow, :] = gc.reshape(m, oh, ow, o)
+    region = gpad[:, lh:lh + h + eh, lw:lw + w + ew, :]
+    cols, _ = _gather(_nhwc_windows(region, (kh, kw), (1, 1), dilation, groups, (h, w)), None)
+    wf = w4[:, :, ::-1, ::-1].reshape(groups, o // groups, cg, kh, kw).transpose(0, 3, 4, 1, 2)
+    wf = wf.reshape(groups, kh * kw * (o // groups), cg)
+    dx = np.matmul(cols.transpose(1, 0, 2), wf)  # (G, m*H*W, Cg)
+    return dx.reshape(groups, m, h, w, cg).transpose(1, 0, 4, 2, 3).reshape(m, -1, h, w)
 
 
 # ------------------------------------------------------------------ validation
