@@ -102,6 +102,16 @@ def test_bad_arguments_exit_with_a_one_line_error(tmp_path, capsys, argv, messag
     assert err.startswith("convolve: error: ") and message in err
 
 
+def test_sizes_none_skips_the_curve(tmp_path):
+    argv = ["compare", "--data", "digits", "--epochs", "1", "--subset", "60", "--sizes", "none",
+            "--out", str(tmp_path), "--quiet"]
+    assert cli_main(argv) == 0
+    rep = json.loads((tmp_path / "report.json").read_text())
+    assert rep["settings"]["sizes"] == [] and "sample_efficiency" not in rep["figures"]
+    assert all("sample_efficiency" not in m for m in rep["models"].values())
+    assert "Sample efficiency not measured" in (tmp_path / "report.html").read_text()
+
+
 def test_sizes_argument_is_validated(capsys):
     with pytest.raises(SystemExit) as exc:
         cli_main(["compare", "--sizes", "10,abc"])
@@ -156,7 +166,7 @@ def test_python_api_returns_the_result_without_writing(tmp_path, monkeypatch, ca
 
     monkeypatch.chdir(tmp_path)
     res = convolve.lab.compare("digits", epochs=1, subset=100, write=False, quiet=True,
-                               models=("mlp", "cnn"))
+                               models=("mlp", "cnn"), sizes=())
     assert list(res["models"]) == ["mlp", "cnn"] and res["verdicts"] == []
     assert "files" not in res and not any(tmp_path.iterdir())
     assert res["models"]["cnn"]["connections"]["mean"] == 25  # 5x5 kernel, 1 input channel

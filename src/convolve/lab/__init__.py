@@ -22,7 +22,7 @@ from .shifts import shift, shift_each
 
 def __getattr__(name):  # compare pulls in training and matplotlib: import it on first use
     if name == "compare":
-        from .compare import compare
+        from .comparison import compare
 
         return compare
     raise AttributeError(f"module 'convolve.lab' has no attribute {name!r}")

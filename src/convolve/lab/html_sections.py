@@ -16,7 +16,11 @@ def _settings(result: dict) -> str:
     rows = [["data", f"{d['name']} ({d['source']})"],
             ["train / test", f"{d['train_size']} / {d['test_size']}"],
             ["sample shape", "x".join(map(str, d["sample_shape"]))]]
-    rows += [[k, ", ".join(map(str, v)) if isinstance(v, list) else v] for k, v in s.items()]
+    rows += [[k, ", ".join(map(str, v)) if isinstance(v, list) else v] for k, v in s.items()
+             if k != "permutation"]
+    if "permutation" in s:
+        rows.append(["shuffling", (f"one fixed permutation of the {len(s['permutation'])} "
+                                  f"positions (seed {s['seed']}; listed in report.json)")])
     rows.append(["wall time", f"{result.get('wall_seconds', 0):.0f} s"])
     env = result.get("environment", {})
     rows.append(["environment", ", ".join(f"{k} {v}" for k, v in env.items())])
@@ -24,7 +28,7 @@ def _settings(result: dict) -> str:
 
 
 def _results(result: dict) -> str:
-    from .compare import shift_rows, structure_rows
+    from .comparison import shift_rows, structure_rows
 
     return table(*structure_rows(result["models"])) + table(*shift_rows(result["models"])) \
         + paragraph(
@@ -103,7 +107,7 @@ def _overfitting(result: dict, figs: dict) -> str:
                           f"{result['settings']['size_steps']}.")
         body += img(figs["sample_efficiency"], "accuracy against training-set size")
     else:
-        body += paragraph("Sample efficiency not measured (pass --sizes to measure it).")
+        body += paragraph("Sample efficiency not measured (this run had --sizes none).")
     return body
 
 

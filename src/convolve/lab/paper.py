@@ -17,7 +17,7 @@ import numpy as np
 from ..random import manual_seed
 from . import experiment as ex
 from . import measure, report, verdicts
-from .compare import environment
+from .comparison import environment
 from .models import LABELS, SEQUENCE_MODELS, build_sequence_model, first_layer
 from .params import count_parameters
 
@@ -29,11 +29,18 @@ NOTES = ("Models as in the paper's models.py: logistic = Linear(40, 10); MLP = L
          "ReLU, then h + ReLU(Linear(100, 100)) (the code has this residual connection), then "
          "Linear(100, 10); CNN = Conv1d(1, 25, 5, stride 2, padding 1), Conv1d(25, 25, 3, 2, 1), "
          "Conv1d(25, 25, 3, 2, 1), ReLU after each, Linear(125, 10) (the second and third "
-         "kernels are 3, not 5). Paper figures: Greydanus 2020, MNIST-1D, Table/Figure of "
-         "benchmark accuracies.")
+         "kernels are 3, not 5). Paper figures: S. Greydanus, Scaling Down Deep Learning "
+         "(MNIST-1D), arXiv:2011.14439, 2020: its benchmark of test accuracies on regular and "
+         "spatially shuffled sequences.")
 METHOD = ("One training run per model and variant, seeded; the shuffled variant applies one "
           "fixed random permutation of the positions (seeded) to train and test sequences. "
           "Targets: each accuracy within 4 points of the paper's.")
+
+
+def _relevant(settings: dict) -> dict:
+    """The shared settings that apply to the replication (no shifts, no size curve)."""
+    drop = {"sizes", "size_steps", "shifts", "consistency_max_shift"}
+    return {k: v for k, v in settings.items() if k not in drop}
 
 
 def _first_unit_fn(model):
@@ -117,8 +124,8 @@ def replicate(split, info: dict, *, epochs=None, batch_size=None, lr=None, seed:
     is_paper = (settings.lr == PAPER_SETTINGS["lr"] and settings.batch_size == 100
                 and steps == PAPER_SETTINGS["steps"] and info["train_size"] == 4000)
     result = {"kind": "paper", "data": info,
-              "settings": {**settings.to_dict(), "steps": steps, "paper_settings": is_paper,
-                           "permutation": perm.tolist()},
+              "settings": {**_relevant(settings.to_dict()), "steps": steps,
+                           "paper_settings": is_paper, "permutation": perm.tolist()},
               "paper": PAPER, "ours": ours, "runs": runs,
               "verdicts": _mark(verdicts.paper_verdict(ours, PAPER), is_paper, steps, settings)
               + [_structure_verdict(ours, info["test_size"])],

@@ -2,6 +2,7 @@
 the same images, each measured for the seed's claims; verdicts computed from the numbers.
 
 Sequence data (MNIST-1D) runs the paper replication instead (:mod:`convolve.lab.paper`).
+Public as ``convolve.lab.compare``; the module has another name so it never shadows it.
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ def _settings(name: str, epochs, batch_size, lr, seed, sizes) -> ex.Settings:
     for key, val in (("epochs", epochs), ("batch_size", batch_size), ("lr", lr)):
         if val is not None:
             d[key] = val
-    return ex.Settings(seed=int(seed), sizes=tuple(sizes or ()), **d)
+    sizes = labdata.SIZES if sizes is None else tuple(int(n) for n in sizes)
+    return ex.Settings(seed=int(seed), sizes=sizes, **d)
 
 
 def _run_model(name, split, shape, classes, settings, log) -> tuple[dict, object]:
@@ -94,7 +96,8 @@ def compare(data: str = "mnist5k", *, epochs=None, batch_size=None, lr=None, see
             quiet: bool = False, threads: int | None = 1, models=IMAGE_MODELS) -> dict:
     """Train and measure the models on ``data``; write the report to ``out``; return it.
 
-    sizes: training-set sizes for the sample-efficiency curve (empty: skip). threads: BLAS
+    sizes: training-set sizes for the sample-efficiency curve (None: 250, 500, 1000, 2000,
+    4000; empty: skip); each size gets the full run's optimizer steps. threads: BLAS
     threads while it runs (None: leave as is). For sequence data (MNIST-1D) this runs
     :func:`convolve.lab.paper.replicate` instead.
     """
