@@ -355,6 +355,29 @@ def test_only_required_gradients_are_computed(rng):
     assert x2.grad is not None and w2.grad is None
 
 
+def test_bias_only_gradient(rng):
+    x, w = cv.tensor(rng.standard_normal((2, 3, 5, 5))), cv.tensor(rng.standard_normal((4, 3, 3, 3)))
+    b = cv.tensor(rng.standard_normal(4), requires_grad=True)
+    g = rng.standard_normal((2, 4, 3, 3))
+    F.conv2d(x, w, b).backward(g)
+    np.testing.assert_allclose(b.grad, g.sum(axis=(0, 2, 3)), rtol=1e-12)
+    assert x.grad is None and w.grad is None
+
+
+@pytest.mark.parametrize("nhwc", [True, False])
+def test_non_contiguous_input(rng, nhwc):
+    """Transposed and reversed views give the result of their contiguous copies."""
+    base = rng.standard_normal((3, 6, 7, 2))
+    x = base.transpose(3, 0, 2, 1)[:, :, ::-1]  # (2, 3, 7, 6), negative and odd strides
+    w = rng.standard_normal((4, 3, 3, 2))
+    tx = cv.tensor(0.0, dtype=np.float64)
+    tx.data = x  # cv.tensor() would copy into a contiguous array
+    with kernel_settings(nhwc):
+        ours = F.conv2d(tx, cv.tensor(w), stride=2)
+    ref = F.conv2d(cv.tensor(np.ascontiguousarray(x)), cv.tensor(w), stride=2)
+    np.testing.assert_allclose(ours.data, ref.data, rtol=1e-12, atol=1e-12)
+
+
 # ---------------------------------------------------------------- bad input
 def _t(*shape, dtype=np.float32):
     return cv.tensor(np.zeros(shape), dtype=dtype)
@@ -395,6 +418,11 @@ BAD_CONV2D = [
 def test_conv2d_bad_input(args, kw, exc, match):
     with pytest.raises(exc, match=match):
         F.conv2d(*args, **kw)
+
+
+def test_non_tensor_input():
+    with pytest.raises(TypeError, match=r"conv2d: input must be a Tensor, received list"):
+        F.conv2d([[[[1.0]]]], _t(1, 1, 1, 1))
 
 
 def test_conv1d_bad_input():

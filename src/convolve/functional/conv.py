@@ -4,13 +4,22 @@ Every spatial dim follows PyTorch's output-size formula::
 
     out = floor((size + pad_lo + pad_hi - dilation * (kernel - 1) - 1) / stride) + 1
 
-A convolution is one fused Function per call. Forward: pad, take the
-(N, C, OH, OW, kH, kW) window view of the padded input (``sliding_windows``),
-copy it once into a column matrix laid out (C*kH*kW, N*OH*OW) and do one GEMM
-(a batched GEMM over groups). Backward: one GEMM for the weight gradient, and
-for the input either a GEMM plus a col2im that loops over kernel offsets only
-(``accumulate_windows``) or, when stride is 1, a full correlation of the output
-gradient with the flipped kernel.
+A convolution is one fused Function per call (``ConvNd``). Forward pads the
+input, takes a strided window view of it and copies it once into a column block
+for one (group-batched) GEMM. The batch is walked in chunks of about 2 MiB of
+columns so each block is still in cache when its GEMM reads it; backward
+recomputes the blocks from the saved padded input instead of storing them.
+Two column layouts, picked by how long the contiguous runs of the gather are:
+
+* NHWC: rows = output positions, columns = (kH, kW, C/groups), gathered from an
+  NHWC copy of the input in runs of C/groups*kW elements (most layers);
+* channel-major: rows = (C/groups, kH, kW), columns = output positions, gathered
+  in runs of whole output rows (few input channels, e.g. an RGB or grey input).
+
+Backward: the weight gradient is a GEMM per chunk; the input gradient is either
+a full correlation of the output gradient with the flipped kernel (stride 1,
+zero padding) or a GEMM plus a col2im that loops over kernel offsets only
+(``accumulate_windows``). Gradients whose ``needs_input_grad`` is False are skipped.
 
 Helpers meant for reuse (pooling, model summaries): ``conv_output_size``,
 ``normalize_padding``, ``sliding_windows``, ``accumulate_windows``, ``pad_nd``.
@@ -437,6 +446,9 @@ def _input_grad_corr(gc, w4, pads, dilation, groups, x_shape, oh, ow):
 def _check_conv_args(op, nd, x, w, b, stride, padding, dilation, groups, padding_mode):
     """Validate and normalise; returns (stride, pads, dilation, groups) as 2-D tuples."""
     names = "(N, C, L) or unbatched (C, L)" if nd == 1 else "(N, C, H, W) or unbatched (C, H, W)"
+    for arg, a in (("input", x), ("weight", w)):
+        if not hasattr(a, "ndim"):
+            raise TypeError(f"{op}: {arg} must be a Tensor, received {type(a).__name__}")
     check_ndim(op, x, (nd + 1, nd + 2), names)
     check_float(op, x)
     check_float(op, w)
