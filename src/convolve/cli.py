@@ -48,14 +48,12 @@ def subcommand(name: str, help: str):
 # ----------------------------------------------------------------------------------- helpers
 def parse_shape(text: str) -> tuple:
     """'1x28x28' (or '1,28,28') -> (1, 28, 28)."""
-    parts = str(text).lower().replace(",", "x").replace("×", "x").split("x")
+    from .models import parse_shape as _parse
+
     try:
-        shape = tuple(int(p) for p in parts)
+        return _parse(text, "--input")
     except ValueError:
-        raise CLIError(f"bad shape {text!r}: expected sizes like 1x28x28") from None
-    if not shape or min(shape) < 1:
-        raise CLIError(f"bad shape {text!r}: sizes must be positive")
-    return shape
+        raise CLIError(f"bad shape {text!r}: expected positive sizes like 1x28x28") from None
 
 
 def _load_split(name: str, limit: int | None = None):

@@ -38,6 +38,7 @@ __all__ = [
     "mlp",
     "model_spec",
     "output_shape",
+    "parse_shape",
     "vgg_small",
 ]
 
@@ -66,9 +67,10 @@ _ALIASES = {"dense": "linear", "fc": "linear", "conv": "conv2d", "lc2d": "locall
             "blur_pool2d": "blurpool2d", "leakyrelu": "leaky_relu"}
 
 
-def _shape(input_shape, where: str = "build_model") -> tuple:
+def parse_shape(input_shape, where: str = "build_model") -> tuple:
+    """A per-sample shape from a sequence or a string like '1x28x28' (or '1,28,28')."""
     if isinstance(input_shape, str):
-        input_shape = input_shape.lower().replace("×", "x").split("x")
+        input_shape = input_shape.lower().replace("×", "x").replace(",", "x").split("x")
     try:
         shape = tuple(int(s) for s in input_shape)
     except (TypeError, ValueError):
@@ -123,7 +125,7 @@ def dry_input(module, shape: tuple) -> Tensor:
 
 def output_shape(module, input_shape) -> tuple:
     """Per-sample output shape of ``module`` for a per-sample ``input_shape`` (one dry run)."""
-    shape = _shape(input_shape, "output_shape")
+    shape = parse_shape(input_shape, "output_shape")
     was_training = module.training
     module.eval()
     try:
@@ -177,7 +179,7 @@ def build_model(spec, input_shape=None):
         raise TypeError("build_model: expected a list of layers or a dict with a 'layers' list")
     if input_shape is None and spec.get("input_shape") is None:
         raise ValueError("build_model: the input shape is unknown; pass input_shape=(C, H, W)")
-    shape = _shape(input_shape if input_shape is not None else spec["input_shape"])
+    shape = parse_shape(input_shape if input_shape is not None else spec["input_shape"])
     spec["input_shape"] = list(shape)
     model = nn.Sequential()
     for i, entry in enumerate(spec["layers"]):
@@ -204,7 +206,7 @@ def _head(hidden, num_classes: int, dropout: float = 0.0) -> list:
 
 def mlp_spec(input_shape, num_classes: int = 10, hidden=(128,)) -> dict:
     """Flatten -> (Linear -> ReLU) per hidden width -> Linear(num_classes)."""
-    return {"name": "mlp", "input_shape": list(_shape(input_shape)),
+    return {"name": "mlp", "input_shape": list(parse_shape(input_shape)),
             "layers": [{"type": "flatten"}] + _head(hidden, num_classes)}
 
 
@@ -224,7 +226,7 @@ def _lenet_stage(conv: dict, size: int, first: bool) -> tuple[list, int]:
 
 
 def _lenet_spec(name: str, conv_type: str, input_shape, num_classes: int) -> dict:
-    shape = _shape(input_shape, name)
+    shape = parse_shape(input_shape, name)
     if len(shape) != 3:
         raise ValueError(f"{name}: input_shape must be (C, H, W), received {shape}")
     size = min(shape[1:])
@@ -258,7 +260,7 @@ def vgg_small_spec(input_shape=(3, 32, 32), num_classes: int = 10, widths=(16, 3
                    hidden: int = 128, dropout: float = 0.5) -> dict:
     """Blocks of two 3x3 conv (padding 1) + BatchNorm + ReLU, then 2x2 max pool, per width;
     then fc ``hidden`` -> dropout -> fc num_classes. 32x32 input: 32 -> 16 -> 8 -> 4."""
-    shape = _shape(input_shape, "vgg_small")
+    shape = parse_shape(input_shape, "vgg_small")
     if len(shape) != 3 or min(shape[1:]) < 2 ** len(widths):
         raise ValueError(f"vgg_small: input_shape must be (C, H, W) with H, W >= "
                          f"{2 ** len(widths)}, received {shape}")
@@ -275,7 +277,7 @@ def vgg_small_spec(input_shape=(3, 32, 32), num_classes: int = 10, widths=(16, 3
 def cnn1d_spec(input_shape=(1, 40), num_classes: int = 10, channels: int = 25) -> dict:
     """The MNIST-1D paper's small CNN: three Conv1d(channels, kernel 5, stride 2, padding 1)
     with ReLU, then Linear. Length 40: 40 -> 19 -> 9 -> 4, so 25 x 4 = 100 features."""
-    shape = _shape(input_shape, "cnn1d")
+    shape = parse_shape(input_shape, "cnn1d")
     if len(shape) != 2:
         raise ValueError(f"cnn1d: input_shape must be (C, L), received {shape}")
     conv = {"type": "conv1d", "out_channels": int(channels), "kernel_size": 5, "stride": 2,

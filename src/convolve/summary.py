@@ -192,9 +192,9 @@ class Summary:
 
 def summary(model, input_shape) -> Summary:
     """Summarise ``model`` for one sample of ``input_shape`` (e.g. (1, 28, 28); no batch dim)."""
-    from .models import _shape
+    from .models import parse_shape
 
-    input_shape = _shape(input_shape, "summary")
+    input_shape = parse_shape(input_shape, "summary")
     rows = []
     n = len(input_shape) - 1
     rf = ((1,) * n, (1,) * n) if n else None
