@@ -47,7 +47,7 @@ class _Progress(Callback):
     def on_epoch_end(self, state, logs: dict):
         val = logs.get("val_accuracy")
         self.report(f"{self.label}: epoch {logs['epoch']}/{self.epochs} loss {logs['loss']:.4f} "
-                    f"train acc {100 * logs['accuracy']:.1f}%"
+                    f"running train acc {100 * logs['accuracy']:.1f}%"
                     + (f" test acc {100 * val:.1f}%" if val is not None else "")
                     + f" ({logs['seconds']:.1f} s)")
 
@@ -94,7 +94,7 @@ def structure(model, sample_shape, settings: Settings) -> dict:
                                               seed=settings.seed)
     feat = feature_extractor(model)
     info["receptive_field_measured"] = (None if feat is None else
-                                        measure.receptive_field_measured(feat, one, 8,
+                                        measure.receptive_field_measured(feat, one, 32,
                                                                          settings.seed))
     if feat is None:
         info["receptive_field"] = list(sample_shape[1:])

@@ -69,7 +69,7 @@ def _sparsity(result: dict) -> str:
     return table(["model", "connections / unit", "range", "per input channel", "inputs",
                   "fraction", "RF (analytic)", "RF (measured)"], rows) + paragraph(
         "Measured RF: extent of the inputs with nonzero gradient for the centre unit of the last "
-        "feature map, union over 8 random inputs (ReLU and max pooling pass gradient to a "
+        "feature map, union over 32 random inputs (ReLU and max pooling pass gradient to a "
         "subset of the window per input).")
 
 
@@ -111,9 +111,15 @@ def _overfitting(result: dict, figs: dict) -> str:
     return body
 
 
-def _maps(figs: dict) -> str:
+def _maps(figs: dict, note: str = "") -> str:
     return (img(figs["filters"], "first-layer filters")
-            + img(figs["feature_maps"], "feature maps of one test digit"))
+            + img(figs["feature_maps"], "first-layer feature maps of one test input")
+            + (paragraph(note) if note else ""))
+
+
+MAPS_NOTE = ("Feature maps: the first layer's output for the first test image (before the "
+             "ReLU). The MLP has none to show: its first layer's outputs are hidden units "
+             "without a spatial arrangement.")
 
 
 METHOD = (
@@ -128,6 +134,11 @@ METHOD = (
     "accuracies is called significant when it exceeds twice its binomial standard error.")
 
 
+PAPER_MAPS_NOTE = ("Filters: the logistic regression's weights (one per input position, on the "
+                   "regular sequences) and the CNN's first Conv1d kernels. Feature maps: the "
+                   "CNN's first-layer output (before the ReLU) for the first test sequence.")
+
+
 def compare_sections(result: dict, figs: dict) -> list:
     return [("Settings", _settings(result)),
             ("Verdicts", verdict_list(result["verdicts"])),
@@ -136,7 +147,7 @@ def compare_sections(result: dict, figs: dict) -> list:
             ("Sparsity of connections", _sparsity(result)),
             ("Translation invariance", _invariance(result, figs)),
             ("Overfitting and sample efficiency", _overfitting(result, figs)),
-            ("Filters and feature maps", _maps(figs)),
+            ("Filters and feature maps", _maps(figs, MAPS_NOTE)),
             ("Method", paragraph(METHOD))]
 
 
@@ -155,5 +166,5 @@ def paper_sections(result: dict, figs: dict) -> list:
              + table(["model", "sequences", "params", "train", "test", "training time"], mrows)
              + paragraph(result["notes"])),
             ("Learning curves", img(figs["learning_curves"], "learning curves")),
-            ("Filters and feature maps", _maps(figs)),
+            ("Filters and feature maps", _maps(figs, PAPER_MAPS_NOTE)),
             ("Method", paragraph(result["method"]))]

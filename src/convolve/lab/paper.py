@@ -113,7 +113,7 @@ def replicate(split, info: dict, *, epochs=None, batch_size=None, lr=None, seed:
     variants = {"regular": (split.x_train, split.x_test),
                 "shuffled": (split.x_train[..., perm], split.x_test[..., perm])}
     log(f"MNIST-1D: {info['train_size']} train / {info['test_size']} test; settings "
-        f"{settings.to_dict()}")
+        f"{_relevant(settings.to_dict())}")
     runs, trained = {}, {}
     for variant, xs in variants.items():
         for name in SEQUENCE_MODELS:

@@ -38,7 +38,7 @@ def learning_curves(histories: dict) -> bytes:
                    label=_label(name), color=b.lines[-1].get_color())
     a.set(xlabel="epoch", ylabel="training loss", yscale="log", title="Training loss")
     b.set(xlabel="epoch", ylabel="accuracy (%)",
-          title="Test accuracy (solid) and train accuracy (dashed)")
+          title="Test accuracy (solid); running train accuracy (dashed)")
     a.legend(fontsize=8)
     b.legend(fontsize=8)
     return _png(fig)
@@ -68,6 +68,9 @@ def size_accuracy(results: dict) -> bytes:
         ax.plot(ns, [100 * se[n] for n in ns], marker="o", label=_label(name))
     ax.set(xscale="log", xlabel="training samples", ylabel="test accuracy (%)",
            title="Sample efficiency")
+    sizes = sorted({int(n) for r in results.values() for n in (r.get("sample_efficiency") or {})})
+    ax.set_xticks(sizes, [str(n) for n in sizes])
+    ax.minorticks_off()
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3, which="both")
     return _png(fig)
