@@ -266,7 +266,7 @@ def _forward_nhwc(x4, w4, b, stride, pads, dilation, groups, mode):
         out = np.matmul(cols.transpose(1, 0, 2), wa)  # (G, m*OH*OW, Og)
         out = out.reshape(groups, -1, oh, ow, o // groups).transpose(1, 0, 4, 2, 3)
         dst = res[sl].reshape(out.shape)
-        np.copyto(dst, out) if bias is None else np.add(out, bias, out=dst)
+        _blocked_copy(dst, out, 2, bias)
     return res, xp
 
 
@@ -286,7 +286,7 @@ def _backward_nhwc(g4, xp, w4, nx, nw, stride, pads, dilation, groups, mode, x_s
             cols, buf = _gather(wins[sl], buf)
             gwa += np.matmul(cols.transpose(1, 2, 0), gc.transpose(1, 0, 2))
         if nx and corr:
-            gx[sl] = _input_grad_corr(gc, w4, pads, dilation, groups, x_shape, oh, ow)
+            _input_grad_corr(gc, w4, pads, dilation, groups, gx[sl], oh, ow)
         elif nx:
             gx[sl] = _input_grad_col2im(gc, wa, w4.shape, stride, pads, dilation, mode,
                                         x_shape, oh, ow)
@@ -364,7 +364,7 @@ def _nhwc_padded(x4: np.ndarray, pads: tuple, mode: str) -> np.ndarray:
     (lh, hh), (lw, hw) = pads
     n, c, h, w = x4.shape
     xp = np.zeros((n, h + lh + hh, w + lw + hw, c), dtype=x4.dtype)
-    xp[:, lh:lh + h, lw:lw + w, :] = x4.transpose(0, 2, 3, 1)
+    _blocked_copy(xp[:, lh:lh + h, lw:lw + w, :], x4.transpose(0, 2, 3, 1), 3)
     return xp
 
 
@@ -410,8 +410,23 @@ def _weight_cols(w4: np.ndarray, groups: int) -> np.ndarray:
 def _nhwc_grad(g4: np.ndarray, groups: int) -> np.ndarray:
     """Output-gradient chunk (m, O, OH, OW) as contiguous (m*OH*OW, G, Og)."""
     m, o, oh, ow = g4.shape
-    gc = g4.reshape(m, groups, o // groups, oh, ow).transpose(0, 3, 4, 1, 2)
-    return np.ascontiguousarray(gc).reshape(m * oh * ow, groups, o // groups)
+    gc = np.empty((m, oh, ow, groups, o // groups), dtype=g4.dtype)
+    _blocked_copy(gc, g4.reshape(m, groups, o // groups, oh, ow).transpose(0, 3, 4, 1, 2), 4)
+    return gc.reshape(m * oh * ow, groups, o // groups)
+
+
+def _blocked_copy(dst: np.ndarray, src: np.ndarray, axis: int, add=None) -> None:
+    """dst[...] = src (+ add), in blocks of 16 along the channel ``axis``.
+
+    NCHW <-> NHWC copies otherwise thrash the cache: with H*W*itemsize a multiple
+    of 4 KiB, all channels of a pixel map to the same cache set.
+    """
+    for s in range(0, dst.shape[axis], 16):
+        idx = (slice(None),) * axis + (slice(s, s + 16),)
+        if add is None:
+            np.copyto(dst[idx], src[idx])
+        else:
+            np.add(src[idx], add[idx] if add.shape[axis] > 1 else add, out=dst[idx])
 
 
 def _input_grad_col2im(gc, wa, w_shape, stride, pads, dilation, mode, x_shape, oh, ow):
@@ -426,10 +441,13 @@ def _input_grad_col2im(gc, wa, w_shape, stride, pads, dilation, mode, x_shape, o
     return _unpad_array(dxp.reshape(m, groups * cg, *shape[3:]), pads, mode)
 
 
-def _input_grad_corr(gc, w4, pads, dilation, groups, x_shape, oh, ow):
-    """Stride-1 input gradient as a full correlation of g with the flipped kernel; (m, C, H, W)."""
+def _input_grad_corr(gc, w4, pads, dilation, groups, out, oh, ow):
+    """Stride-1 input gradient as a full correlation of g with the flipped kernel.
+
+    gc is the (m*OH*OW, G, Og) gradient chunk; writes the (m, C, H, W) result into out.
+    """
     o, cg, kh, kw = w4.shape
-    m, h, w = gc.shape[0] // (oh * ow), x_shape[2], x_shape[3]
+    m, _, h, w = out.shape
     (lh, _), (lw, _) = pads
     eh, ew = dilation[0] * (kh - 1), dilation[1] * (kw - 1)
     gpad = np.zeros((m, oh + 2 * eh, ow + 2 * ew, o), dtype=gc.dtype)
@@ -439,7 +457,8 @@ def _input_grad_corr(gc, w4, pads, dilation, groups, x_shape, oh, ow):
     wf = w4[:, :, ::-1, ::-1].reshape(groups, o // groups, cg, kh, kw).transpose(0, 3, 4, 1, 2)
     wf = wf.reshape(groups, kh * kw * (o // groups), cg)
     dx = np.matmul(cols.transpose(1, 0, 2), wf)  # (G, m*H*W, Cg)
-    return dx.reshape(groups, m, h, w, cg).transpose(1, 0, 4, 2, 3).reshape(m, -1, h, w)
+    dx = dx.reshape(groups, m, h, w, cg).transpose(1, 0, 4, 2, 3)
+    _blocked_copy(out.reshape(dx.shape), dx, 2)
 
 
 # ------------------------------------------------------------------ validation
