@@ -59,6 +59,13 @@ def test_eval_reproduces_the_logged_test_accuracy(run_dir, capsys):
 def test_resume_continues_bit_identically(run_dir, tmp_path):
     straight = tmp_path / "straight"
     assert main(TRAIN + ["--epochs", "2", "--out", str(straight)]) == 0
+    shifted = tmp_path / "shifted"  # augmentation is seeded too: the same run twice agrees
+    for run, shift in (("a", "1"), ("b", "1"), ("c", "0")):
+        assert main(TRAIN + ["--model", "mlp", "--epochs", "1", "--translate", shift,
+                             "--out", str(shifted / run)]) == 0
+    a, b, c = (cio.load_checkpoint(shifted / r / "last.safetensors")["model"] for r in "abc")
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    assert not all(np.array_equal(a[k], c[k]) for k in a)
     resumed = tmp_path / "resumed"
     resumed.mkdir()
     (resumed / "last.safetensors").write_bytes((run_dir / "last.safetensors").read_bytes())
@@ -138,6 +145,7 @@ def test_user_errors_are_one_line(tmp_path, capsys, run_dir):
     txt = tmp_path / "notes.png"
     txt.write_text("hello")
     _error(capsys, ["predict", str(run_dir), str(txt)], "cannot read image")
+    _error(capsys, ["train", "--data", "digits", "--translate", "-1", "-q"], "--translate")
     one = tmp_path / "onecycle"
     assert main(["train", "--model", "mlp", "--data", "digits", "--limit", "100", "--epochs", "1",
                  "--scheduler", "onecycle", "--out", str(one), "-q"]) == 0

@@ -118,7 +118,7 @@ def _model_from(ckpt: dict):
 # ------------------------------------------------------------------------------------- train
 TRAIN_DEFAULTS = {"model": "lenet5", "config": None, "data": "mnist5k", "optimizer": "adam",
                   "lr": 1e-3, "batch_size": 64, "seed": 0, "scheduler": "none",
-                  "weight_decay": 0.0, "limit": None, "epochs": 10}
+                  "weight_decay": 0.0, "limit": None, "epochs": 10, "translate": 0}
 
 
 @subcommand("train", "train a model on a dataset, writing checkpoints and a JSON-lines log")
@@ -138,6 +138,8 @@ def train_command(p):
     p.add_argument("--batch-size", type=int, help="batch size (default 64)")
     p.add_argument("--scheduler", choices=["none", "onecycle", "cosine", "step"],
                    help="learning-rate schedule (default none; onecycle steps per batch)")
+    p.add_argument("--translate", type=int, help="augment with random shifts of up to N "
+                                                 "pixels (default 0: none)")
     p.add_argument("--seed", type=int, help="seed for initialisation and shuffling (default 0)")
     p.add_argument("--patience", type=int, help="stop early after this many epochs without "
                                                 "a lower val_loss")
@@ -159,8 +161,10 @@ def _train_options(args, stored: dict) -> dict:
         opts[key] = given if given is not None else stored.get(key, default)
     if args.model is not None and args.config is None:
         opts["config"] = None
-    if opts["batch_size"] < 1 or opts["lr"] <= 0 or opts["epochs"] < 0 or (opts["limit"] or 1) < 1:
-        raise CLIError("--batch-size, --lr and --limit must be positive and --epochs >= 0")
+    if opts["batch_size"] < 1 or opts["lr"] <= 0 or (opts["limit"] or 1) < 1:
+        raise CLIError("--batch-size, --lr and --limit must be positive")
+    if opts["epochs"] < 0 or opts["translate"] < 0:
+        raise CLIError("--epochs and --translate must be >= 0")
     planned = stored.get("epochs", opts["epochs"])
     if opts["scheduler"] != "none" and opts["epochs"] != planned:
         raise CLIError(f"the {opts['scheduler']} schedule of this run was planned for {planned} "
@@ -184,6 +188,7 @@ def _run_train(args) -> int:
     from . import random as crandom
     from .callbacks import EarlyStopping, ModelCheckpoint
     from .data import ArrayDataset, DataLoader
+    from .data.transforms import RandomTranslate
     from .train import fit, make_optimizer
 
     ckpt = _checkpoint(args.resume) if args.resume else None
@@ -197,8 +202,10 @@ def _run_train(args) -> int:
     shape = tuple(model.spec["input_shape"])
     x_train = _fit_shape(split.x_train, shape, opts["data"])
     x_test = _fit_shape(split.x_test, shape, opts["data"])
+    shift = opts["translate"]
+    augment = RandomTranslate(shift, spatial_dims=len(shape) - 1) if shift else None
     loader = DataLoader(ArrayDataset(x_train, split.y_train), batch_size=opts["batch_size"],
-                        shuffle=True, seed=opts["seed"])
+                        shuffle=True, seed=opts["seed"], transform=augment)
     kw = {"weight_decay": opts["weight_decay"]} if opts["weight_decay"] else {}
     optimizer = make_optimizer(opts["optimizer"], model.parameters(), lr=opts["lr"], **kw)
     scheduler = _make_scheduler(opts["scheduler"], optimizer, opts["lr"], opts["epochs"],
