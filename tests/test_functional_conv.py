@@ -9,7 +9,7 @@ import pytest
 
 import convolve as cv
 import convolve.functional as F
-from convolve.functional import conv as conv_module
+from convolve.functional import _im2col as conv_module
 from convolve.functional.conv import (
     accumulate_windows,
     conv_output_size,
@@ -22,12 +22,14 @@ MODES = ("zeros", "reflect", "replicate", "circular")
 
 
 @contextlib.contextmanager
-def kernel_settings(nhwc: bool, tiny_chunks: bool = False, corr: bool = True):
-    """Force conv's column layout (NHWC or channel-major), one-sample batch chunks, and the
-    stride-1 input-gradient method (correlation or col2im), so every code path is tested."""
-    names = ("_MIN_GATHER_RUN", "_CHUNK_BYTES", "_CORR_RATIO")
+def kernel_settings(nhwc: bool, tiny_chunks: bool = False, corr: bool = True, threads: int = 1):
+    """Force conv's column layout (NHWC or channel-major), one-sample batch chunks, the
+    stride-1 input-gradient method (correlation or col2im) and the number of chunk worker
+    threads, so every code path is tested whatever the machine."""
+    names = ("_MIN_GATHER_RUN", "_CHUNK_BYTES", "_CORR_RATIO", "_FORCE_THREADS")
     saved = [getattr(conv_module, n) for n in names]
-    values = (0 if nhwc else 10**9, 1 if tiny_chunks else saved[1], saved[2] if corr else 0)
+    values = (0 if nhwc else 10**9, 1 if tiny_chunks else saved[1], saved[2] if corr else 0,
+              threads)
     for n, v in zip(names, values):
         setattr(conv_module, n, v)
     try:
@@ -38,10 +40,11 @@ def kernel_settings(nhwc: bool, tiny_chunks: bool = False, corr: bool = True):
 
 
 def settings_for(seed: int) -> list:
-    """Both layouts for every seed; chunking and the input-gradient method alternate."""
-    odd = bool(seed % 2)
-    return [{"nhwc": True, "tiny_chunks": odd, "corr": not odd},
-            {"nhwc": False, "tiny_chunks": not odd}]
+    """Both layouts for every seed, batch chunks of one sample; the input-gradient method and
+    serial vs two worker threads alternate."""
+    odd = seed % 2
+    return [{"nhwc": True, "tiny_chunks": True, "corr": not odd, "threads": 1 + odd},
+            {"nhwc": False, "tiny_chunks": True, "threads": 2 - odd}]
 
 
 # ------------------------------------------------------------ random configs
@@ -202,7 +205,7 @@ def test_conv2d_gradcheck(rng, kw, bias, nhwc):
     x = rng.standard_normal((2, 2 * groups, 5, 6))
     w = rng.standard_normal((2 * groups, 2, 3, 2))
     args = [x, w] + ([rng.standard_normal(2 * groups)] if bias else [])
-    with kernel_settings(nhwc, tiny_chunks=bias, corr=not bias):
+    with kernel_settings(nhwc, tiny_chunks=bias, corr=not bias, threads=1 + nhwc):
         gradcheck(lambda x, w, b=None: F.conv2d(x, w, b, **kw), *args)
 
 
@@ -320,6 +323,30 @@ def test_accumulate_windows_is_the_adjoint_of_sliding_windows(rng):
     y = rng.standard_normal(v.shape)
     back = accumulate_windows(y, np.zeros_like(x), (2, 3), (2, 1))
     np.testing.assert_allclose(np.sum(v * y), np.sum(x * back), rtol=1e-12)
+
+
+@pytest.mark.parametrize("n,per_sample", [(1, 10**9), (7, 1 << 20), (64, 1), (128, 60_000), (0, 5)])
+def test_batch_chunks_cover_the_batch(n, per_sample):
+    chunks = conv_module._batch_chunks(n, per_sample)
+    covered = [i for sl in chunks for i in range(sl.start, sl.stop)]
+    assert covered == list(range(n))
+    assert len(chunks) <= 1 or len(chunks) % 2 == 0 or len(chunks) == n
+
+
+def test_conv_threads_give_identical_results(rng):
+    """Chunk workers write disjoint slices and weight-grad partials are added in chunk order."""
+    x = rng.standard_normal((9, 8, 6, 6)).astype(np.float32)
+    w = rng.standard_normal((8, 8, 3, 3)).astype(np.float32)
+    results = []
+    for threads in (1, 2, 3):
+        with kernel_settings(nhwc=True, tiny_chunks=True, threads=threads):
+            tx, tw = cv.tensor(x, requires_grad=True), cv.tensor(w, requires_grad=True)
+            y = F.conv2d(tx, tw, padding=1)
+            y.backward(np.ones(y.shape, np.float32))
+        results.append((y.data, tx.grad, tw.grad))
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            np.testing.assert_array_equal(a, b)
 
 
 def test_conv_output_size_and_same_padding(torch):
