@@ -169,6 +169,22 @@ def test_conv1d_matches_torch_float32(torch, seed):
     _compare(torch, 3000 + seed, 1, np.float32, 1e-4, 1e-5)
 
 
+@pytest.mark.parametrize("shape", [(16, 32, 16, 32, 3, 1), (12, 6, 14, 16, 5, 0),
+                                   (8, 3, 20, 8, 3, 1)], ids=str)
+def test_layer_sized_conv_matches_torch_with_default_chunking(torch, shape):
+    """Layer-sized float32 convs, several default-sized batch chunks, default threading."""
+    n, c, h, o, k, p = shape
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((n, c, h, h)).astype(np.float32)
+    w = (rng.standard_normal((o, c, k, k)) / np.sqrt(c * k * k)).astype(np.float32)
+    b = rng.standard_normal(o).astype(np.float32)
+    cfg = {"size": (h, h), "kernel": (k, k), "stride": (1, 1), "padding": p, "dilation": (1, 1),
+           "groups": 1, "mode": "zeros", "cin": c, "cout": o}
+    g = rng.standard_normal((n, o, h + 2 * p - k + 1, h + 2 * p - k + 1)).astype(np.float32)
+    for a, r in zip(_ours(cfg, x, w, b, g), _torch(torch, cfg, x, w, b, g)):
+        np.testing.assert_allclose(a, r, rtol=1e-4, atol=1e-4 * np.abs(r).max())
+
+
 def test_sweep_covers_every_option():
     """The seeded sweep really exercises each padding kind, mode, groups, stride and dilation."""
     cfgs = [_random_config(s, 2) for s in range(320)]

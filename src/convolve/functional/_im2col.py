@@ -228,7 +228,8 @@ class ConvNd(Function):
         x4, w4 = _as_4d(x, w.ndim - 2), _as_4d(w, w.ndim - 2)
         ctx.channel_major = w4.shape[1] * w4.shape[3] < _MIN_GATHER_RUN
         fwd = _forward_cm if ctx.channel_major else _forward_nhwc
-        res, saved = fwd(x4, w4, b, stride, pads, dilation, groups, mode, ctx.needs_input_grad[1])
+        keep = ctx.parents is not None and ctx.needs_input_grad[1]  # recording a weight grad
+        res, saved = fwd(x4, w4, b, stride, pads, dilation, groups, mode, keep)
         ctx.geom = (stride, pads, dilation, groups, mode, x4.shape)
         ctx.save_for_backward(saved, w4)
         return res.reshape(_out_shape(x.shape, w.ndim - 2, *res.shape[1:]))

@@ -219,7 +219,8 @@ class LocallyConnected2d(Function):
         if b is not None:
             res += b
         ctx.geom = (stride, pads, dilation, xp.shape)
-        ctx.save_for_backward(col if ctx.needs_input_grad[1] else None, wm)
+        ctx.save_for_backward(col if ctx.parents is not None and ctx.needs_input_grad[1] else None,
+                              wm)
         return res if x.ndim == 4 else res[0]
 
     @staticmethod
