@@ -94,6 +94,22 @@ def _fit_shape(x: np.ndarray, shape: tuple, where: str) -> np.ndarray:
     return x.reshape((len(x),) + tuple(shape))
 
 
+def _threads_option(p) -> None:
+    p.add_argument("--threads", type=int, default=1,
+                   help="BLAS threads (default 1: the matrices are small, and extra threads "
+                        "thrash when other processes share the cores; 0 leaves it as is)")
+
+
+def _with_threads(run):
+    """Wrap a subcommand's run(args) in the BLAS thread limit of its --threads option."""
+    def wrapped(args):
+        from .lab.comparison import blas_threads
+
+        with blas_threads(args.threads or None):
+            return run(args)
+    return wrapped
+
+
 def _checkpoint(path: str) -> dict:
     from .io import load_checkpoint
 
@@ -150,8 +166,9 @@ def train_command(p):
                                     "a scheduler)")
     p.add_argument("--limit", type=int, help="use only the first N train and test samples "
                                              "(quick smoke runs)")
+    _threads_option(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
-    return _run_train
+    return _with_threads(_run_train)
 
 
 def _train_options(args, stored: dict) -> dict:
@@ -240,7 +257,8 @@ def eval_command(p):
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--limit", type=int, help="use only the first N samples of the split")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
-    return _run_eval
+    _threads_option(p)
+    return _with_threads(_run_eval)
 
 
 def _run_eval(args) -> int:
