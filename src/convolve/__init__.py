@@ -7,4 +7,8 @@ from .tensor import Tensor, tensor  # noqa: F401, I001 - first: the op modules i
 from . import data, functional, nn, optim  # noqa: F401, E402
 from .summary import summary  # noqa: F401, E402 - convolve.summary(model, input_shape)
 
+from ._memory import tune_allocator
+
 __version__ = "0.1.0"
+
+tune_allocator()  # reuse freed activation memory between steps (see _memory.py)
