@@ -6,7 +6,8 @@
 * LeNet-5 + Adam on digits (1,438 / 359)                  target >= 98 %
 * the MNIST-1D paper's 1-D CNN + Adam on mnist1d (4,000 / 1,000)  target >= 90 %
 
-mnist5k trains with random translations of up to 1 px (4,000 images are few for LeNet-5);
+mnist5k and mnist1d train with random translations of up to 1 pixel and 2 samples (4,000
+training examples are few; without them the 1-D CNN overfits to 89-93 % depending on seed);
 every run uses Adam with a OneCycle learning-rate schedule stepped per batch.
 Each run is seeded; the figure reported is the test accuracy after the last epoch (no
 selection of the best epoch on the test set). A few minutes on 2 cores.
@@ -28,12 +29,12 @@ from convolve.optim.lr_scheduler import OneCycleLR
 from convolve.train import evaluate, fit
 
 EXPERIMENTS = {
-    "lenet5-mnist5k": {"model": "lenet5", "data": "mnist5k", "epochs": 20, "lr": 3e-3,
+    "lenet5-mnist5k": {"model": "lenet5", "data": "mnist5k", "epochs": 30, "lr": 3e-3,
                        "batch_size": 64, "translate": 1, "target": 0.975},
     "lenet5-digits": {"model": "lenet5", "data": "digits", "epochs": 30, "lr": 3e-3,
                       "batch_size": 32, "target": 0.98},
-    "cnn1d-mnist1d": {"model": "cnn1d", "data": "mnist1d", "epochs": 30, "lr": 1e-2,
-                      "batch_size": 100, "target": 0.90},
+    "cnn1d-mnist1d": {"model": "cnn1d", "data": "mnist1d", "epochs": 60, "lr": 1e-2,
+                      "batch_size": 100, "translate": 2, "target": 0.90},
 }
 
 
@@ -44,7 +45,7 @@ def run(name: str, cfg: dict, seed: int, verbose: int) -> dict:
     shift = cfg.get("translate", 0)
     loader = DataLoader(ArrayDataset(split.x_train, split.y_train),
                         batch_size=cfg["batch_size"], shuffle=True, seed=seed,
-                        transform=RandomTranslate(shift) if shift else None)
+                        transform=RandomTranslate(shift, split.x_train.ndim - 2) if shift else None)
     opt = Adam(model.parameters(), lr=cfg["lr"])
     sched = OneCycleLR(opt, max_lr=cfg["lr"], epochs=cfg["epochs"], steps_per_epoch=len(loader))
     t0 = time.perf_counter()
