@@ -122,13 +122,10 @@ def _checkpoint(path: str) -> dict:
 
 
 def _model_from(ckpt: dict):
-    from .models import build_model
+    """The checkpoint's model, rebuilt from its architecture description (eval mode)."""
+    from .io import load_model
 
-    if ckpt["architecture"] is None:
-        raise CLIError(f"{ckpt['path']} stores no architecture description")
-    model = build_model(ckpt["architecture"])
-    model.load_state_dict(ckpt["model"])
-    return model.eval()
+    return load_model(ckpt)
 
 
 # ------------------------------------------------------------------------------------- train

@@ -217,13 +217,14 @@ def restore_checkpoint(ckpt, model, optimizer=None, scheduler=None, loader=None,
 
 
 def load_model(path):
-    """Rebuild the model from the checkpoint's architecture description and load its weights."""
+    """Rebuild the model from the checkpoint's architecture description and load its weights
+    (eval mode). ``path`` may also be a dict returned by :func:`load_checkpoint`."""
     from .models import build_model
 
-    ckpt = load_checkpoint(path)
+    ckpt = path if isinstance(path, dict) else load_checkpoint(path)
     if ckpt["architecture"] is None:
-        raise CheckpointError(f"load_model: {path} stores no architecture description; build the "
-                              f"model yourself and use load_checkpoint()['model']")
+        raise CheckpointError(f"load_model: {ckpt['path']} stores no architecture description; "
+                              f"build the model yourself and use load_checkpoint()['model']")
     model = build_model(ckpt["architecture"])
     model.load_state_dict(ckpt["model"])
     model.eval()
