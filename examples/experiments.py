@@ -23,9 +23,9 @@ import convolve as cv
 from convolve import data, models
 from convolve.data import ArrayDataset, DataLoader
 from convolve.data.transforms import RandomTranslate
-from convolve.lab.comparison import blas_threads
 from convolve.optim import Adam
 from convolve.optim.lr_scheduler import OneCycleLR
+from convolve.threads import blas_threads
 from convolve.train import evaluate, fit
 
 EXPERIMENTS = {

@@ -103,7 +103,7 @@ def _threads_option(p) -> None:
 def _with_threads(run):
     """Wrap a subcommand's run(args) in the BLAS thread limit of its --threads option."""
     def wrapped(args):
-        from .lab.comparison import blas_threads
+        from .threads import blas_threads
 
         with blas_threads(args.threads or None):
             return run(args)

@@ -7,7 +7,6 @@ Public as ``convolve.lab.compare``; the module has another name so it never shad
 
 from __future__ import annotations
 
-import contextlib
 import os
 import platform
 import time
@@ -16,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..random import manual_seed
+from ..threads import blas_thread_counts, blas_threads
 from . import data as labdata
 from . import experiment as ex
 from . import report, verdicts
@@ -140,25 +140,11 @@ def _compare_images(split, info, settings, models, out, log) -> dict:
     return result
 
 
-def blas_threads(n: int | None):
-    """A context limiting BLAS/OpenMP threads to n (threadpoolctl; a no-op without it)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        n = None
-    return contextlib.nullcontext() if n is None else threadpool_limits(int(n))
-
-
 def environment() -> dict:
     """Versions, machine, cores and BLAS threads in effect (part of every report)."""
     env = {"python": platform.python_version(), "numpy": np.__version__,
            "machine": platform.machine(), "cpus": os.cpu_count()}
-    try:
-        from threadpoolctl import threadpool_info
-
-        env["blas_threads"] = sorted({i["num_threads"] for i in threadpool_info()})
-    except ImportError:
-        pass
+    env["blas_threads"] = blas_thread_counts()
     return env
 
 
