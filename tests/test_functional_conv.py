@@ -10,6 +10,7 @@ import pytest
 import convolve as cv
 import convolve.functional as F
 from convolve.functional import _im2col as conv_module
+from convolve.functional import _winograd as winograd_module
 from convolve.functional.conv import (
     accumulate_windows,
     conv_output_size,
@@ -22,21 +23,27 @@ MODES = ("zeros", "reflect", "replicate", "circular")
 
 
 @contextlib.contextmanager
-def kernel_settings(nhwc: bool, tiny_chunks: bool = False, corr: bool = True, threads: int = 1):
+def kernel_settings(nhwc: bool, tiny_chunks: bool = False, corr: bool = True, threads: int = 1,
+                    winograd: bool = True):
     """Force conv's column layout (NHWC or channel-major), one-sample batch chunks, the
-    stride-1 input-gradient method (correlation or col2im) and the number of chunk worker
-    threads, so every code path is tested whatever the machine."""
-    names = ("_MIN_GATHER_RUN", "_CHUNK_BYTES", "_CORR_RATIO", "_FORCE_THREADS")
+    stride-1 input-gradient method (correlation or col2im), the number of chunk worker
+    threads and whether 3x3 stride-1 convs use Winograd, so every code path is tested
+    whatever the machine."""
+    names = ("_MIN_GATHER_RUN", "_CHUNK_BYTES", "_CORR_RATIO", "_FORCE_THREADS",
+             "_USE_WINOGRAD")
     saved = [getattr(conv_module, n) for n in names]
     values = (0 if nhwc else 10**9, 1 if tiny_chunks else saved[1], saved[2] if corr else 0,
-              threads)
+              threads, winograd)
+    wino_chunk = winograd_module._CHUNK_BYTES
     for n, v in zip(names, values):
         setattr(conv_module, n, v)
+    winograd_module._CHUNK_BYTES = 1 if tiny_chunks else wino_chunk
     try:
         yield
     finally:
         for n, v in zip(names, saved):
             setattr(conv_module, n, v)
+        winograd_module._CHUNK_BYTES = wino_chunk
 
 
 def settings_for(seed: int) -> list:

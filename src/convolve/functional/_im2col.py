@@ -42,6 +42,8 @@ _CHUNK_BYTES = 2 << 20  # column block per GEMM: small enough to stay in cache
 _MIN_GATHER_RUN = 16  # NHWC gathers copy runs of C/groups*kW elements; shorter is slow
 _CORR_RATIO = 4  # stride-1 input grad by correlation unless O > 4*C (then col2im)
 _SCRATCH_KEEP = 32 << 20  # per-thread work arrays up to this size are reused between calls
+_USE_WINOGRAD = True  # 3x3 stride-1 ungrouped zero-padded convs by Winograd F(2x2, 3x3)
+_WINOGRAD = None  # the imported _winograd module (False: Numba is missing)
 
 
 # ------------------------------------------------------------------ windows
@@ -226,9 +228,15 @@ class ConvNd(Function):
                 groups=1, mode="zeros"):
         ctx.x_shape, ctx.w_shape = x.shape, w.shape
         x4, w4 = _as_4d(x, w.ndim - 2), _as_4d(w, w.ndim - 2)
+        keep = ctx.parents is not None and ctx.needs_input_grad[1]  # recording a weight grad
+        ctx.winograd = _winograd_engine(w4.shape, stride, dilation, groups, mode)
+        if ctx.winograd is not None:
+            res = ctx.winograd.forward(x4, w4, b, pads, _map_chunks)
+            ctx.geom = pads
+            ctx.save_for_backward(x4 if keep else None, w4)
+            return res.reshape(_out_shape(x.shape, w.ndim - 2, *res.shape[1:]))
         ctx.channel_major = w4.shape[1] * w4.shape[3] < _MIN_GATHER_RUN
         fwd = _forward_cm if ctx.channel_major else _forward_nhwc
-        keep = ctx.parents is not None and ctx.needs_input_grad[1]  # recording a weight grad
         res, saved = fwd(x4, w4, b, stride, pads, dilation, groups, mode, keep)
         ctx.geom = (stride, pads, dilation, groups, mode, x4.shape)
         ctx.save_for_backward(saved, w4)
@@ -242,10 +250,29 @@ class ConvNd(Function):
         gb = g4.sum(axis=(0, 2, 3)) if nb else None
         if not (nx or nw):
             return None, None, gb
-        bwd = _backward_cm if ctx.channel_major else _backward_nhwc
-        gx, gw = bwd(g4, saved, w4, nx, nw, *ctx.geom)
+        if ctx.winograd is not None:
+            gx, gw = ctx.winograd.backward(g4, saved, w4, ctx.geom, nx, nw, _map_chunks)
+        else:
+            bwd = _backward_cm if ctx.channel_major else _backward_nhwc
+            gx, gw = bwd(g4, saved, w4, nx, nw, *ctx.geom)
         return (None if gx is None else gx.reshape(ctx.x_shape)), \
             (None if gw is None else gw.reshape(ctx.w_shape)), gb
+
+
+def _winograd_engine(w_shape, stride, dilation, groups, mode):
+    """The ``_winograd`` module when it handles this conv (and Numba imports), else None."""
+    global _WINOGRAD
+    if not _USE_WINOGRAD or not (tuple(w_shape[2:]) == (3, 3) and tuple(stride) == (1, 1)
+                                 and tuple(dilation) == (1, 1) and groups == 1
+                                 and mode == "zeros"):
+        return None
+    if _WINOGRAD is None:
+        try:
+            from . import _winograd as engine
+        except ImportError:  # Numba missing: im2col handles every conv
+            engine = False
+        _WINOGRAD = engine
+    return _WINOGRAD or None
 
 
 def _as_4d(a: np.ndarray, nd: int) -> np.ndarray:

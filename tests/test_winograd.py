@@ -1,0 +1,165 @@
+"""Winograd F(2x2, 3x3) engine: each kernel against a plain per-tile reference, adjoint
+identities, and conv2d through it against PyTorch (float64 at rtol 1e-9) and finite
+differences."""
+
+import numpy as np
+import pytest
+
+import convolve as cv
+import convolve.functional as F
+from convolve.functional import _im2col as conv_module
+from convolve.functional import _winograd as wg
+from helpers import gradcheck
+from test_functional_conv import _ours, _torch, kernel_settings
+
+BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], dtype=float)
+AT = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], dtype=float)
+G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
+
+# (input h, w, pads): odd and even output sizes, asymmetric pads, one-tile outputs
+GEOMETRIES = [(5, 6, ((1, 1), (1, 1))), (7, 4, ((0, 0), (2, 1))), (3, 3, ((0, 0), (0, 0))),
+              (1, 2, ((1, 1), (1, 2))), (8, 8, ((2, 2), (0, 1)))]
+
+
+def _ref_input_transform(x, pads):
+    """Plain loop: v[4r+s, c, tile] = (B^T d B)[r, s] for each 4x4 tile d of the padded input."""
+    m, c, h, w = x.shape
+    _, _, th, tw = wg.tiles(h, w, pads)
+    xp = np.zeros((m, c, 2 * th + 2, 2 * tw + 2))
+    xp[:, :, pads[0][0]:pads[0][0] + h, pads[1][0]:pads[1][0] + w] = x
+    v = np.zeros((16, c, m * th * tw))
+    for n, ch, i, j in np.ndindex(m, c, th, tw):
+        d = xp[n, ch, 2 * i:2 * i + 4, 2 * j:2 * j + 4]
+        v[:, ch, (n * th + i) * tw + j] = (BT @ d @ BT.T).ravel()
+    return v
+
+
+def _ref_output_transform(mm, bias, th, tw, oh, ow):
+    """Plain loop: 2x2 output tile = A^T M A + bias, cropped to (OH, OW)."""
+    o = mm.shape[1]
+    m = mm.shape[2] // (th * tw)
+    out = np.zeros((m, o, 2 * th, 2 * tw))
+    for n, q, i, j in np.ndindex(m, o, th, tw):
+        tile = mm[:, q, (n * th + i) * tw + j].reshape(4, 4)
+        out[n, q, 2 * i:2 * i + 2, 2 * j:2 * j + 2] = AT @ tile @ AT.T + bias[q]
+    return out[:, :, :oh, :ow]
+
+
+@pytest.mark.parametrize("h, w, pads", GEOMETRIES)
+def test_transforms_match_plain_references_and_are_adjoint(rng, h, w, pads):
+    m, c, o = 2, 3, 2
+    oh, ow, th, tw = wg.tiles(h, w, pads)
+    x = rng.standard_normal((m, c, h, w))
+    v = wg.planes(c, m * th * tw, np.float64)
+    wg.input_transform(x, pads[0][0], pads[1][0], th, tw, v)
+    np.testing.assert_allclose(v, _ref_input_transform(x, pads), rtol=1e-14, atol=1e-14)
+    dv = rng.standard_normal(v.shape)
+    dx = rng.standard_normal(x.shape)  # overwritten
+    wg.input_transform_adjoint(dv, pads[0][0], pads[1][0], th, tw, dx)
+    np.testing.assert_allclose(np.sum(v * dv), np.sum(x * dx), rtol=1e-12)
+
+    mm, bias = rng.standard_normal((16, o, m * th * tw)), rng.standard_normal(o)
+    out = np.empty((m, o, oh, ow))
+    wg.output_transform(mm, bias, th, tw, out)
+    np.testing.assert_allclose(out, _ref_output_transform(mm, bias, th, tw, oh, ow), rtol=1e-13)
+    g = rng.standard_normal(out.shape)
+    dm = wg.planes(o, mm.shape[2], np.float64)
+    wg.output_transform_adjoint(g, th, tw, dm)
+    linear = _ref_output_transform(mm, np.zeros(o), th, tw, oh, ow)
+    np.testing.assert_allclose(np.sum(linear * g), np.sum(mm * dm), rtol=1e-12)
+
+
+def test_weight_transform_and_its_adjoint(rng):
+    w = rng.standard_normal((3, 2, 3, 3))
+    wh = wg.transform_weight(w)
+    for q, c in np.ndindex(3, 2):
+        np.testing.assert_allclose(wh[:, q, c], (G @ w[q, c] @ G.T).ravel(), rtol=1e-14)
+    dwh = rng.standard_normal(wh.shape)
+    np.testing.assert_allclose(np.sum(wh * dwh), np.sum(w * wg.transform_weight_adjoint(dwh)),
+                               rtol=1e-12)
+
+
+def test_planes_are_offset_views():
+    v = wg.planes(3, 1024, np.float32)
+    assert v.shape == (16, 3, 1024) and v[0].flags.c_contiguous
+    assert (v.strides[0] % 4096) == 64
+
+
+def _winograd_config(seed: int) -> dict:
+    """A random conv2d config that takes the Winograd path (3x3, stride 1, 1 group, zeros)."""
+    rng = np.random.default_rng(seed)
+    while True:
+        kind = rng.integers(4)
+        padding = [int(rng.integers(0, 3)), tuple(int(p) for p in rng.integers(0, 3, 2)),
+                   "same", "valid"][kind]
+        pad = (padding,) * 2 if isinstance(padding, int) else \
+            {"same": (1, 1), "valid": (0, 0)}.get(padding, padding)
+        size = tuple(int(s) for s in rng.integers(1, 10, 2))
+        if all(s + 2 * p >= 3 for s, p in zip(size, pad)):
+            return {"batch": int(rng.choice([0, 1, 2, 3])), "groups": 1,
+                    "cin": int(rng.integers(1, 6)), "cout": int(rng.integers(1, 6)),
+                    "size": size, "kernel": (3, 3), "stride": (1, 1), "dilation": (1, 1),
+                    "mode": "zeros", "padding": padding, "bias": bool(rng.random() < 0.7)}
+
+
+@pytest.mark.parametrize("dtype, rtol, atol", [(np.float64, 1e-9, 1e-11),
+                                               (np.float32, 1e-4, 1e-5)], ids=["f64", "f32"])
+@pytest.mark.parametrize("seed", range(40))
+def test_winograd_conv2d_matches_torch(torch, seed, dtype, rtol, atol):
+    cfg = _winograd_config(seed)
+    rng = np.random.default_rng(seed + 50_000)
+    lead = (cfg["batch"],) if cfg["batch"] else ()
+    x = rng.standard_normal(lead + (cfg["cin"],) + cfg["size"]).astype(dtype)
+    w = rng.standard_normal((cfg["cout"], cfg["cin"], 3, 3)).astype(dtype)
+    b = rng.standard_normal(cfg["cout"]).astype(dtype) if cfg["bias"] else None
+    y = F.conv2d(cv.tensor(x), cv.tensor(w), padding=cfg["padding"])
+    g = rng.standard_normal(y.shape).astype(dtype)
+    ref = _torch(torch, cfg, x, w, b, g)
+    for settings in ({"tiny_chunks": seed % 2 == 0, "threads": 1 + seed % 3},
+                     {"tiny_chunks": True, "threads": 2, "winograd": False}):
+        with kernel_settings(nhwc=True, **settings):
+            ours = _ours(cfg, x, w, b, g)
+        for name, a, r in zip(("output", "input grad", "weight grad", "bias grad"), ours, ref):
+            if r is None:
+                assert a is None
+                continue
+            assert a.dtype == dtype
+            np.testing.assert_allclose(a, r, rtol=rtol, atol=atol,
+                                       err_msg=f"{name} with {settings}: {cfg}")
+
+
+@pytest.mark.parametrize("shape, padding", [((2, 2, 5, 6), 1), ((1, 3, 4, 3), (0, 2)),
+                                            ((2, 1, 3, 4), "valid"), ((3, 2, 5, 5), 2)], ids=str)
+def test_winograd_gradcheck(rng, shape, padding):
+    x = rng.standard_normal(shape)
+    w, b = rng.standard_normal((3, shape[1], 3, 3)), rng.standard_normal(3)
+    with kernel_settings(nhwc=True, tiny_chunks=True):
+        gradcheck(lambda x, w, b: F.conv2d(x, w, b, padding=padding), x, w, b)
+
+
+def test_winograd_is_used_only_where_it_applies():
+    engine = conv_module._winograd_engine
+    assert engine((4, 3, 3, 3), (1, 1), (1, 1), 1, "zeros") is wg
+    for args in [((4, 3, 3, 2), (1, 1), (1, 1), 1, "zeros"), ((4, 3, 3, 3), (2, 1), (1, 1), 1,
+                 "zeros"), ((4, 3, 3, 3), (1, 1), (1, 2), 1, "zeros"),
+                 ((4, 3, 3, 3), (1, 1), (1, 1), 2, "zeros"),
+                 ((4, 3, 3, 3), (1, 1), (1, 1), 1, "reflect")]:
+        assert engine(*args) is None
+
+
+@pytest.mark.parametrize("need", ["input", "weight"])
+def test_winograd_single_gradients(rng, need):
+    x, w = rng.standard_normal((3, 2, 6, 5)), rng.standard_normal((4, 2, 3, 3))
+    tx, tw = cv.tensor(x, requires_grad=need == "input"), cv.tensor(w, requires_grad=need != "input")
+    g = rng.standard_normal((3, 4, 6, 5))
+    with kernel_settings(nhwc=True, tiny_chunks=True):
+        F.conv2d(tx, tw, padding=1).backward(g)
+    rx, rw = cv.tensor(x, requires_grad=True), cv.tensor(w, requires_grad=True)
+    with kernel_settings(nhwc=True, winograd=False):
+        F.conv2d(rx, rw, padding=1).backward(g)
+    if need == "input":
+        assert tw.grad is None
+        np.testing.assert_allclose(tx.grad, rx.grad, rtol=1e-12, atol=1e-12)
+    else:
+        assert tx.grad is None
+        np.testing.assert_allclose(tw.grad, rw.grad, rtol=1e-12, atol=1e-12)
