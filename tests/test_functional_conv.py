@@ -24,16 +24,16 @@ MODES = ("zeros", "reflect", "replicate", "circular")
 
 @contextlib.contextmanager
 def kernel_settings(nhwc: bool, tiny_chunks: bool = False, corr: bool = True, threads: int = 1,
-                    winograd: bool = True):
+                    winograd: bool = True, numba: bool = True):
     """Force conv's column layout (NHWC or channel-major), one-sample batch chunks, the
-    stride-1 input-gradient method (correlation or col2im), the number of chunk worker
-    threads and whether 3x3 stride-1 convs use Winograd, so every code path is tested
-    whatever the machine."""
+    stride-1 input-gradient method (correlation or col2im; Numba col2im or NumPy), the
+    number of chunk worker threads and whether 3x3 stride-1 convs use Winograd, so every
+    code path is tested whatever the machine."""
     names = ("_MIN_GATHER_RUN", "_CHUNK_BYTES", "_CORR_RATIO", "_FORCE_THREADS",
-             "_USE_WINOGRAD")
+             "_USE_WINOGRAD", "_USE_NUMBA")
     saved = [getattr(conv_module, n) for n in names]
     values = (0 if nhwc else 10**9, 1 if tiny_chunks else saved[1], saved[2] if corr else 0,
-              threads, winograd)
+              threads, winograd, numba)
     wino_chunk = winograd_module._CHUNK_BYTES
     for n, v in zip(names, values):
         setattr(conv_module, n, v)
@@ -47,10 +47,11 @@ def kernel_settings(nhwc: bool, tiny_chunks: bool = False, corr: bool = True, th
 
 
 def settings_for(seed: int) -> list:
-    """Both layouts for every seed, batch chunks of one sample; the input-gradient method and
-    serial vs two worker threads alternate."""
+    """Both layouts for every seed, batch chunks of one sample; the input-gradient method
+    (Numba col2im, correlation, NumPy col2im) and serial vs two worker threads alternate."""
     odd = seed % 2
-    return [{"nhwc": True, "tiny_chunks": True, "corr": not odd, "threads": 1 + odd},
+    return [{"nhwc": True, "tiny_chunks": True, "corr": not odd, "threads": 1 + odd,
+             "numba": seed % 4 < 2},
             {"nhwc": False, "tiny_chunks": True, "threads": 2 - odd}]
 
 

@@ -163,3 +163,28 @@ def test_winograd_single_gradients(rng, need):
     else:
         assert tx.grad is None
         np.testing.assert_allclose(tw.grad, rw.grad, rtol=1e-12, atol=1e-12)
+
+
+# ------------------------------------------------ Numba col2im of the im2col engine
+@pytest.mark.parametrize("stride, dh", [((1, 1), 1), ((2, 3), 1), ((1, 2), 2)])
+def test_numba_col2im_matches_accumulate_windows(rng, stride, dh):
+    from convolve.functional import _conv_kernels
+
+    m, c, oh, ow, kh, kw = 2, 3, 4, 3, 3, 2
+    hp, wp = (oh - 1) * stride[0] + dh * (kh - 1) + 2, (ow - 1) * stride[1] + kw + 1
+    dcol = rng.standard_normal((m, oh, ow, kh, kw, c))
+    dxp = rng.standard_normal((m, hp, wp, c))  # zeroed by the kernel
+    _conv_kernels.col2im_nhwc(dcol.reshape(m, oh, ow, kh, kw * c), c, *stride, dh,
+                              dxp.reshape(m, hp, wp * c))
+    ref = np.zeros((m, c, hp, wp))
+    F.accumulate_windows(dcol.transpose(0, 5, 1, 2, 3, 4), ref, stride, (dh, 1))
+    np.testing.assert_allclose(dxp.transpose(0, 3, 1, 2), ref, rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("kw", [{"padding": 2}, {"stride": 2, "padding": (1, 0)},
+                                {"dilation": (2, 1)}, {"padding": 1, "padding_mode": "reflect"}],
+                         ids=str)
+def test_numba_input_grad_gradcheck(rng, kw):
+    x, w = rng.standard_normal((2, 3, 7, 6)), rng.standard_normal((2, 3, 3, 2))
+    with kernel_settings(nhwc=True, tiny_chunks=True, corr=False):
+        gradcheck(lambda x, w: F.conv2d(x, w, **kw), x, w)

@@ -44,6 +44,9 @@ _CORR_RATIO = 4  # stride-1 input grad by correlation unless O > 4*C (then col2i
 _SCRATCH_KEEP = 32 << 20  # per-thread work arrays up to this size are reused between calls
 _USE_WINOGRAD = True  # 3x3 stride-1 ungrouped zero-padded convs by Winograd F(2x2, 3x3)
 _WINOGRAD = None  # the imported _winograd module (False: Numba is missing)
+_USE_NUMBA = True  # ungrouped NHWC input grads by a Numba col2im (else correlation/NumPy)
+_KERNELS = None  # the imported _conv_kernels module (False: Numba is missing)
+_NUMBA_MAX_C = 32  # ... when C < this (a narrow correlation GEMM) or col2im is chosen anyway
 
 
 # ------------------------------------------------------------------ windows
@@ -323,6 +326,8 @@ def _backward_nhwc(g4, xp_all, w4, nx, nw, stride, pads, dilation, groups, mode,
     c, kh, kw = w4.shape[1] * groups, w4.shape[2], w4.shape[3]
     wa = _weight_cols(w4, groups)
     corr = stride == (1, 1) and mode == "zeros" and o <= c * _CORR_RATIO
+    fast = nx and groups == 1 and dilation[1] == 1 and (not corr or c < _NUMBA_MAX_C) \
+        and _numba_kernels() is not None
     gx = np.empty(x_shape, dtype=g4.dtype) if nx else None
 
     def chunk(sl):
@@ -331,7 +336,9 @@ def _backward_nhwc(g4, xp_all, w4, nx, nw, stride, pads, dilation, groups, mode,
         if nw:
             cols = _gather(_nhwc_windows(xp_all[sl], (kh, kw), stride, dilation, groups), "cols")
             part = np.matmul(cols.transpose(1, 2, 0), gc.transpose(1, 0, 2))  # (G, Kg, Og)
-        if nx and corr:
+        if nx and fast:
+            _input_grad_numba(gc, w4, stride, pads, dilation, mode, gx[sl], oh, ow)
+        elif nx and corr:
             _input_grad_corr(gc, w4, pads, dilation, groups, gx[sl], oh, ow)
         elif nx:
             gx[sl] = _input_grad_col2im(gc, wa, w4.shape, stride, pads, dilation, mode,
@@ -433,6 +440,37 @@ def _input_grad_col2im(gc, wa, w_shape, stride, pads, dilation, mode, x_shape, o
     shape = (m, groups, cg) + tuple(np.add(x_shape[2:], [sum(p) for p in pads]))
     dxp = accumulate_windows(dcol, np.zeros(shape, dtype=gc.dtype), stride, dilation)
     return unpad_array(dxp.reshape(m, groups * cg, *shape[3:]), pads, mode)
+
+
+def _input_grad_numba(gc, w4, stride, pads, dilation, mode, out, oh, ow):
+    """Ungrouped input gradient: dcol = g W^T (rows: positions, cols: kH, kW, C), then the
+    Numba col2im onto the padded NHWC gradient; writes the (m, C, H, W) result into out."""
+    o, c, kh, kw = w4.shape
+    m, _, h, w = out.shape
+    (lh, hh), (lw, hw) = pads
+    dcol = np.matmul(gc.reshape(-1, o), _weight_cols(w4, 1)[0].T)  # (m*OH*OW, kH*kW*C)
+    dxp = _scratch("dxp", (m, h + lh + hh, w + lw + hw, c), gc.dtype)
+    _numba_kernels().col2im_nhwc(dcol.reshape(m, oh, ow, kh, kw * c), c, stride[0], stride[1],
+                                 dilation[0], dxp.reshape(m, dxp.shape[1], -1))
+    dxp = dxp.transpose(0, 3, 1, 2)
+    if mode == "zeros":
+        _blocked_copy(out, dxp[:, :, lh:lh + h, lw:lw + w], 1)
+    else:
+        out[...] = unpad_array(dxp, pads, mode)
+
+
+def _numba_kernels():
+    """The ``_conv_kernels`` module, or None when Numba is missing or _USE_NUMBA is off."""
+    global _KERNELS
+    if not _USE_NUMBA:
+        return None
+    if _KERNELS is None:
+        try:
+            from . import _conv_kernels as kernels
+        except ImportError:
+            kernels = False
+        _KERNELS = kernels
+    return _KERNELS or None
 
 
 def _input_grad_corr(gc, w4, pads, dilation, groups, out, oh, ow):
