@@ -12,7 +12,10 @@ import numpy as np
 
 from ..function import Function
 from ..tensor import Tensor
+from . import _kernels
 from ._util import check_float
+
+_KERNEL_MIN_SIZE = 4096  # smaller arrays: NumPy's call overhead is no worse
 
 
 # ------------------------------------------------------------------ arithmetic
@@ -248,15 +251,36 @@ clamp = clip
 
 # ----------------------------------------------------------------- activations
 class ReLU(Function):
+    """max(x, 0); the gradient passes where x > 0 or x is NaN (PyTorch's rule: not x <= 0).
+    Saves a one-byte mask for backward.
+
+    Large contiguous inputs go through the compiled loops of ``_kernels`` once they are
+    loaded (same results, one pass instead of two or three)."""
+
     @staticmethod
     def forward(ctx, a):
-        out = np.maximum(a, 0)
-        ctx.save_for_backward(out)
+        nb = _kernels.kernels() if a.size >= _KERNEL_MIN_SIZE and a.flags.c_contiguous \
+            else None
+        if nb is None:
+            out = np.maximum(a, 0)
+            mask = ~np.less_equal(a, 0) if ctx.needs_input_grad[0] else None
+        else:
+            out = np.empty_like(a)
+            mask = np.empty(a.shape, dtype=bool)
+            nb.relu_forward(a.reshape(-1), out.reshape(-1), mask.reshape(-1))
+        ctx.save_for_backward(mask)
         return out
 
     @staticmethod
     def backward(ctx, g):
-        return g * (ctx.saved[0] > 0)
+        (mask,) = ctx.saved
+        nb = _kernels.kernels() if g.size >= _KERNEL_MIN_SIZE and g.flags.c_contiguous \
+            else None
+        if nb is None:
+            return g * mask
+        out = np.empty_like(g)
+        nb.relu_backward(g.reshape(-1), mask.reshape(-1).view(np.uint8), out.reshape(-1))
+        return out
 
 
 class LeakyReLU(Function):

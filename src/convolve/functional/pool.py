@@ -24,6 +24,7 @@ import numpy as np
 
 from ..function import Function
 from ..tensor import Tensor
+from . import _kernels
 from ._util import check_float, check_ndim, ntuple
 
 __all__ = [
@@ -240,11 +241,47 @@ def _flat_indices(xp, m1, best, ah: _Axis, aw: _Axis):
     return (rows - ah.p) * aw.n + cols - aw.p
 
 
+def _compiled_kernels(ah: _Axis, aw: _Axis):
+    """The compiled loops of ``_kernels`` for 2x2 windows with stride 2 (no padding,
+    dilation or ceil overhang), else None."""
+    if not (ah.k == aw.k == 2 and ah.tiles() and aw.tiles()):
+        return None
+    return _kernels.kernels()
+
+
+def _max_pool_compiled(ctx, x, ah: _Axis, aw: _Axis, out_shape, holder):
+    """One-pass 2x2 forward: values and each argmax's position in its window (0..3)."""
+    x3 = np.ascontiguousarray(x.reshape(-1, ah.n, aw.n))
+    out = np.empty((x3.shape[0], ah.out, aw.out), dtype=x.dtype)
+    code = np.empty(out.shape, dtype=np.uint8)
+    ctx.compiled.max_pool_2x2_forward(x3, out, code)
+    ctx.save_for_backward(code)
+    ctx.meta = (x.shape, ah, aw)
+    if holder is not None:  # the flat position in the H*W plane, as PyTorch returns it
+        rows = 2 * np.arange(ah.out)[:, None] + code // 2
+        cols = 2 * np.arange(aw.out) + code % 2
+        holder["indices"] = (rows * aw.n + cols).reshape(out_shape).astype(np.int64)
+    return out.reshape(out_shape)
+
+
+def _max_pool_compiled_backward(ctx, g):
+    """g to each window's argmax, zeros elsewhere, in one pass over the input gradient."""
+    (code,) = ctx.saved
+    xshape, ah, aw = ctx.meta
+    gx = np.empty((code.shape[0], ah.n, aw.n), dtype=g.dtype)
+    ctx.compiled.max_pool_2x2_backward(np.ascontiguousarray(g.reshape(code.shape)), code, gx)
+    return gx.reshape(xshape)
+
+
 class _MaxPool(Function):
-    """Max over windows of a (B, H, W) view: row maxima, then their max over rows."""
+    """Max over windows of a (B, H, W) view: row maxima, then their max over rows (NumPy),
+    or one compiled pass that also records each argmax (see ``_kernels``)."""
 
     @staticmethod
     def forward(ctx, x, ah=None, aw=None, out_shape=None, holder=None):
+        ctx.compiled = _compiled_kernels(ah, aw)
+        if ctx.compiled is not None:
+            return _max_pool_compiled(ctx, x, ah, aw, out_shape, holder)
         xp = _pad3(x.reshape(-1, ah.n, aw.n), ah, aw, -np.inf)
         m1 = _window_reduce(xp, 2, aw, np.maximum)
         best = _window_reduce(m1, 1, ah, np.maximum)
@@ -256,6 +293,8 @@ class _MaxPool(Function):
 
     @staticmethod
     def backward(ctx, g):
+        if ctx.compiled is not None:
+            return _max_pool_compiled_backward(ctx, g)
         xp, m1, best = ctx.saved
         xshape, ah, aw = ctx.meta
         masked = _masked(xp, best, ah, aw)

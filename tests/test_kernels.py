@@ -1,0 +1,142 @@
+"""Compiled ReLU / 2x2 max-pool loops (functional/_kernels.py): same results as the NumPy
+paths (bitwise) and as PyTorch, and the tiered loading policy."""
+
+import numpy as np
+import pytest
+
+import convolve as cv
+import convolve.functional as F
+from convolve.functional import _kernels
+
+pytest.importorskip("numba")
+
+
+@pytest.fixture
+def mode(monkeypatch):
+    """Set _kernels.MODE for one test; the loaded module and call count are restored."""
+    monkeypatch.setattr(_kernels, "_state", dict(_kernels._state))
+
+    def set_mode(value):
+        monkeypatch.setattr(_kernels, "MODE", value)
+    return set_mode
+
+
+def _values(rng, shape, kind, dtype):
+    """Random values; 'ties': small integers (many equal maxima, zeros as after ReLU);
+    'special': also NaN, +-inf and -0.0."""
+    if kind == "normal":
+        x = rng.standard_normal(shape)
+    else:
+        x = rng.integers(-2, 3, shape).astype(float)
+    if kind == "special":
+        flat = x.reshape(-1)
+        for v in (np.nan, np.inf, -np.inf, -0.0):
+            flat[rng.choice(flat.size, max(1, flat.size // 20), replace=False)] = v
+    return x.astype(dtype)
+
+
+def _run(op, x, g, **kw):
+    """(output, indices or None, input grad) of op(x) backpropagating g."""
+    X = cv.tensor(x, requires_grad=True)
+    out = op(X, **kw)
+    out, idx = out if isinstance(out, tuple) else (out, None)
+    out.backward(g)
+    return out.data, None if idx is None else idx.data, X.grad
+
+
+SHAPES = [(2, 3, 8, 8), (3, 2, 9, 7), (5, 16, 16), (1, 1, 2, 2), (4, 6, 28, 28), (2, 1, 3, 5)]
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+@pytest.mark.parametrize("kind", ["normal", "ties", "special"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_max_pool_2x2_loop_equals_numpy_path(mode, shape, kind, dtype):
+    rng = np.random.default_rng(len(shape) * 100 + shape[-1])
+    x = _values(rng, shape, kind, dtype)
+    oshape = shape[:-2] + (shape[-2] // 2, shape[-1] // 2)
+    g = rng.integers(-3, 4, oshape).astype(dtype)  # finite: tiers agree on every element
+    results = {}
+    for m in ("numpy", "numba"):
+        mode(m)
+        results[m] = _run(F.max_pool2d, x, g, kernel_size=2, return_indices=True)
+    for a, b, what in zip(results["numpy"], results["numba"], ("output", "indices", "grad")):
+        assert a.dtype == b.dtype and a.shape == b.shape, what
+        np.testing.assert_array_equal(a, b, err_msg=what)
+
+
+@pytest.mark.parametrize("kind", ["ties", "special"])
+def test_max_pool_2x2_loop_matches_torch(torch, mode, kind):
+    """Ties go to the first max, NaN windows to their last NaN, as in PyTorch's kernel."""
+    mode("numba")
+    rng = np.random.default_rng(7)
+    x = _values(rng, (3, 4, 10, 11), kind, np.float64)
+    g = rng.integers(-3, 4, (3, 4, 5, 5)).astype(np.float64)
+    out, idx, grad = _run(F.max_pool2d, x, g, kernel_size=2, stride=2, return_indices=True)
+    xt = torch.tensor(x, requires_grad=True)
+    yt, it = torch.nn.functional.max_pool2d(xt, 2, return_indices=True)
+    yt.backward(torch.tensor(g))
+    np.testing.assert_array_equal(out, yt.detach().numpy())
+    np.testing.assert_array_equal(idx, it.numpy())
+    np.testing.assert_array_equal(grad, xt.grad.numpy())
+
+
+def test_other_windows_stay_on_numpy(mode):
+    """Padding, other kernel sizes, ceil overhangs and dilation use the NumPy path."""
+    from convolve.functional.pool import _compiled_kernels, _geometry
+
+    mode("numba")
+    x = cv.tensor(np.zeros((1, 1, 7, 7)))
+    assert _compiled_kernels(*_geometry("t", x, 2, 2, None, 0, 1, False)) is not None
+    for k, s, p, d, ceil in [(3, 2, 0, 1, False), (2, 2, 1, 1, False), (2, 1, 0, 1, False),
+                             (2, 2, 0, 2, False), (2, 2, 0, 1, True)]:
+        assert _compiled_kernels(*_geometry("t", x, 2, k, s, p, d, ceil)) is None
+
+
+@pytest.mark.parametrize("kind", ["normal", "special"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_loop_equals_numpy_path_and_torch(torch, mode, kind, dtype):
+    rng = np.random.default_rng(3)
+    x = _values(rng, (4, 8, 16, 16), kind, dtype)  # above the kernels' size threshold
+    g = rng.standard_normal(x.shape).astype(dtype)
+    results = {}
+    for m in ("numpy", "numba"):
+        mode(m)
+        results[m] = _run(F.relu, x, g)
+    for a, b in zip(results["numpy"][::2], results["numba"][::2]):
+        assert a.dtype == b.dtype
+        np.testing.assert_array_equal(a, b)
+    xt = torch.tensor(x, requires_grad=True)
+    torch.relu(xt).backward(torch.tensor(g))
+    np.testing.assert_array_equal(results["numba"][0], torch.relu(torch.tensor(x)).numpy())
+    np.testing.assert_array_equal(results["numba"][2], xt.grad.numpy())
+
+
+def test_relu_non_contiguous_and_small_inputs(mode):
+    mode("numba")
+    x = np.random.default_rng(0).standard_normal((64, 130)).astype(np.float32)
+    for a in (x[:, ::2], x[:3]):  # strided view; below the size threshold
+        out, _, grad = _run(F.relu, a, np.ones(a.shape, np.float32))
+        np.testing.assert_array_equal(out, np.maximum(a, 0))
+        np.testing.assert_array_equal(grad, (a > 0).astype(np.float32))
+
+
+def test_tiers_numpy_first_then_loops(mode, monkeypatch):
+    mode("auto")
+    monkeypatch.setattr(_kernels, "_state", {"calls": 0, "module": None})
+    got = [_kernels.kernels() for _ in range(_kernels.WARM_CALLS)]
+    assert got == [None] * _kernels.WARM_CALLS
+    loops = _kernels.kernels()
+    assert loops is not None and hasattr(loops, "max_pool_2x2_forward")
+    mode("numpy")
+    assert _kernels.kernels() is None
+
+
+def test_without_numba_everything_stays_on_numpy(mode, monkeypatch):
+    mode("numba")
+    monkeypatch.setattr(_kernels, "_state", {"calls": 0, "module": None})
+    monkeypatch.setattr(_kernels, "_load", lambda: False)
+    assert _kernels.kernels() is None
+    out, _, grad = _run(F.max_pool2d, np.arange(16.0).reshape(1, 1, 4, 4), np.ones((1, 1, 2, 2)),
+                        kernel_size=2)
+    np.testing.assert_array_equal(out, [[[[5, 7], [13, 15]]]])
+    assert grad.sum() == 4 and grad[0, 0, 3, 3] == 1
