@@ -24,16 +24,17 @@ MODES = ("zeros", "reflect", "replicate", "circular")
 
 @contextlib.contextmanager
 def kernel_settings(nhwc: bool, tiny_chunks: bool = False, corr: bool = True, threads: int = 1,
-                    winograd: bool = True, numba: bool = True):
+                    winograd=None, numba: bool = True):
     """Force conv's column layout (NHWC or channel-major), one-sample batch chunks, the
     stride-1 input-gradient method (correlation or col2im; Numba col2im or NumPy), the
-    number of chunk worker threads and whether 3x3 stride-1 convs use Winograd, so every
-    code path is tested whatever the machine."""
+    number of chunk worker threads and whether 3x3 stride-1 convs use Winograd (None: by
+    the default channel threshold, True: always, False: never), so every code path is
+    tested whatever the machine."""
     names = ("_MIN_GATHER_RUN", "_CHUNK_BYTES", "_CORR_RATIO", "_FORCE_THREADS",
-             "_USE_WINOGRAD", "_USE_NUMBA")
+             "_USE_WINOGRAD", "_WINOGRAD_MIN_C", "_USE_NUMBA")
     saved = [getattr(conv_module, n) for n in names]
     values = (0 if nhwc else 10**9, 1 if tiny_chunks else saved[1], saved[2] if corr else 0,
-              threads, winograd, numba)
+              threads, winograd is not False, 1 if winograd else saved[5], numba)
     wino_chunk = winograd_module._CHUNK_BYTES
     for n, v in zip(names, values):
         setattr(conv_module, n, v)

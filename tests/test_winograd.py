@@ -115,7 +115,7 @@ def test_winograd_conv2d_matches_torch(torch, seed, dtype, rtol, atol):
     y = F.conv2d(cv.tensor(x), cv.tensor(w), padding=cfg["padding"])
     g = rng.standard_normal(y.shape).astype(dtype)
     ref = _torch(torch, cfg, x, w, b, g)
-    for settings in ({"tiny_chunks": seed % 2 == 0, "threads": 1 + seed % 3},
+    for settings in ({"tiny_chunks": seed % 2 == 0, "threads": 1 + seed % 3, "winograd": True},
                      {"tiny_chunks": True, "threads": 2, "winograd": False}):
         with kernel_settings(nhwc=True, **settings):
             ours = _ours(cfg, x, w, b, g)
@@ -133,11 +133,15 @@ def test_winograd_conv2d_matches_torch(torch, seed, dtype, rtol, atol):
 def test_winograd_gradcheck(rng, shape, padding):
     x = rng.standard_normal(shape)
     w, b = rng.standard_normal((3, shape[1], 3, 3)), rng.standard_normal(3)
-    with kernel_settings(nhwc=True, tiny_chunks=True):
+    with kernel_settings(nhwc=True, tiny_chunks=True, winograd=True):
         gradcheck(lambda x, w, b: F.conv2d(x, w, b, padding=padding), x, w, b)
 
 
-def test_winograd_is_used_only_where_it_applies():
+def test_winograd_is_used_only_where_it_applies(rng):
+    for c, used in ((8, True), (7, False)):  # thin GEMMs (K = C) below _WINOGRAD_MIN_C
+        w = cv.tensor(rng.standard_normal((2, c, 3, 3)), requires_grad=True)
+        y = F.conv2d(cv.tensor(rng.standard_normal((1, c, 5, 5))), w, padding=1)
+        assert (y._ctx.winograd is wg) == used
     engine = conv_module._winograd_engine
     assert engine((4, 3, 3, 3), (1, 1), (1, 1), 1, "zeros") is wg
     for args in [((4, 3, 3, 2), (1, 1), (1, 1), 1, "zeros"), ((4, 3, 3, 3), (2, 1), (1, 1), 1,
@@ -152,7 +156,7 @@ def test_winograd_single_gradients(rng, need):
     x, w = rng.standard_normal((3, 2, 6, 5)), rng.standard_normal((4, 2, 3, 3))
     tx, tw = cv.tensor(x, requires_grad=need == "input"), cv.tensor(w, requires_grad=need != "input")
     g = rng.standard_normal((3, 4, 6, 5))
-    with kernel_settings(nhwc=True, tiny_chunks=True):
+    with kernel_settings(nhwc=True, tiny_chunks=True, winograd=True):
         F.conv2d(tx, tw, padding=1).backward(g)
     rx, rw = cv.tensor(x, requires_grad=True), cv.tensor(w, requires_grad=True)
     with kernel_settings(nhwc=True, winograd=False):

@@ -44,6 +44,7 @@ _CORR_RATIO = 4  # stride-1 input grad by correlation unless O > 4*C (then col2i
 _SCRATCH_KEEP = 32 << 20  # per-thread work arrays up to this size are reused between calls
 _USE_WINOGRAD = True  # 3x3 stride-1 ungrouped zero-padded convs by Winograd F(2x2, 3x3)
 _WINOGRAD = None  # the imported _winograd module (False: Numba is missing)
+_WINOGRAD_MIN_C = 8  # fewer input channels: GEMMs with K = C are too thin, im2col wins
 _USE_NUMBA = True  # ungrouped NHWC input grads by a Numba col2im (else correlation/NumPy)
 _KERNELS = None  # the imported _conv_kernels module (False: Numba is missing)
 _NUMBA_MAX_C = 32  # ... when C < this (a narrow correlation GEMM) or col2im is chosen anyway
@@ -232,7 +233,8 @@ class ConvNd(Function):
         ctx.x_shape, ctx.w_shape = x.shape, w.shape
         x4, w4 = _as_4d(x, w.ndim - 2), _as_4d(w, w.ndim - 2)
         keep = ctx.parents is not None and ctx.needs_input_grad[1]  # recording a weight grad
-        ctx.winograd = _winograd_engine(w4.shape, stride, dilation, groups, mode)
+        ctx.winograd = _winograd_engine(w4.shape, stride, dilation, groups, mode) \
+            if w4.shape[1] >= _WINOGRAD_MIN_C else None
         if ctx.winograd is not None:
             res = ctx.winograd.forward(x4, w4, b, pads, _map_chunks)
             ctx.geom = pads
@@ -345,7 +347,9 @@ def _backward_nhwc(g4, xp_all, w4, nx, nw, stride, pads, dilation, groups, mode,
                                         x_shape, oh, ow)
         return part
 
-    per_sample = max(oh * ow, x_shape[2] * x_shape[3]) * kh * kw * max(c, o) * g4.itemsize
+    per_sample = oh * ow * kh * kw * c * g4.itemsize  # columns and input-grad columns
+    if nx and corr and not fast:  # correlation columns (m*H*W, kH*kW*O)
+        per_sample = max(oh * ow, x_shape[2] * x_shape[3]) * kh * kw * max(c, o) * g4.itemsize
     gwa = _sum_partials(_map_chunks(chunk, _batch_chunks(n, per_sample)))
     gw = None if gwa is None else \
         gwa.reshape(groups, kh, kw, -1, o // groups).transpose(0, 4, 3, 1, 2)
@@ -525,14 +529,15 @@ def _backward_cm(g4, x4, w4, nx, nw, stride, pads, dilation, groups, mode, x_sha
 
     def chunk(sl):
         m = sl.stop - sl.start
-        gt = np.ascontiguousarray(g4[sl].transpose(1, 0, 2, 3)).reshape(groups, o // groups, -1)
+        gs = g4[sl].reshape(m, groups, o // groups, oh * ow)  # per-sample GEMMs: no transpose
         part = None
         if nw:
             wins = sliding_windows(pad_array(x4[sl], pads, mode), kernel, stride, dilation)
-            part = np.matmul(gt, _gather_cm(wins, groups).transpose(0, 2, 1))
+            cols = _gather_cm(wins, groups).reshape(groups, -1, m, oh * ow)
+            part = np.matmul(gs, cols.transpose(2, 0, 3, 1)).sum(axis=0)  # (G, Og, Kg)
         if nx:
-            dcol = np.matmul(wm.transpose(0, 2, 1), gt)  # (G, Cg*kH*kW, m*OH*OW)
-            dcol = dcol.reshape(-1, *kernel, m, oh, ow).transpose(3, 0, 4, 5, 1, 2)
+            dcol = np.matmul(wm.transpose(0, 2, 1), gs)  # (m, G, Cg*kH*kW, OH*OW)
+            dcol = dcol.reshape(m, -1, *kernel, oh, ow).transpose(0, 1, 4, 5, 2, 3)
             dxp = np.zeros((m,) + padded, dtype=g4.dtype)
             gx[sl] = unpad_array(accumulate_windows(dcol, dxp, stride, dilation), pads, mode)
         return part
