@@ -27,3 +27,21 @@ def col2im_nhwc(dcol, c, sh, sw, dh, dxp):  # pragma: no cover - compiled
                     col0 = j * sw * c
                     for r in range(run):
                         dxp[n, row, col0 + r] += dcol[n, i, j, a, r]
+
+
+@njit(cache=True, nogil=True)
+def col2im_nchw(dcol, sh, sw, dh, dw, dxp):  # pragma: no cover - compiled
+    """dxp[n, c, i*sh + a*dh, j*sw + b*dw] = sum of dcol[n, c, a, b, i, j] (zeroed first).
+
+    dcol (m, C, kH, kW, OH, OW) channel-major input-grad columns; dxp (m, C, Hp, Wp).
+    """
+    m, c, kh, kw, oh, ow = dcol.shape
+    dxp[:] = 0.0
+    for n in range(m):
+        for ch in range(c):
+            for a in range(kh):
+                for b in range(kw):
+                    for i in range(oh):
+                        row = i * sh + a * dh
+                        for j in range(ow):
+                            dxp[n, ch, row, j * sw + b * dw] += dcol[n, ch, a, b, i, j]

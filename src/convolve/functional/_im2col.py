@@ -47,6 +47,7 @@ _WINOGRAD = None  # the imported _winograd module (False: Numba is missing)
 _WINOGRAD_MIN_C = 8  # fewer input channels: GEMMs with K = C are too thin, im2col wins
 _USE_NUMBA = True  # ungrouped NHWC input grads by a Numba col2im (else correlation/NumPy)
 _KERNELS = None  # the imported _conv_kernels module (False: Numba is missing)
+_PER_SAMPLE_MAX_O = 32  # NHWC forward as per-sample W cols^T GEMMs when O/groups < this
 _NUMBA_MAX_C = 32  # ... when C < this (a narrow correlation GEMM) or col2im is chosen anyway
 
 
@@ -314,6 +315,14 @@ def _forward_nhwc(x4, w4, b, stride, pads, dilation, groups, mode, keep):
     def chunk(sl):
         xp = _nhwc_padded(x4[sl], pads, mode, None if full is None else full[sl])
         cols = _gather(_nhwc_windows(xp, (kh, kw), stride, dilation, groups), "cols")
+        if o // groups < _PER_SAMPLE_MAX_O:  # W cols^T per sample: NCHW output, no copy
+            m = sl.stop - sl.start
+            dst = res[sl].reshape(m, groups, o // groups, oh * ow)
+            np.matmul(wa.transpose(0, 2, 1), cols.reshape(m, oh * ow, groups, -1)
+                      .transpose(0, 2, 3, 1), out=dst)
+            if b is not None:
+                dst += b.reshape(groups, o // groups, 1)
+            return
         out = np.matmul(cols.transpose(1, 0, 2), wa)  # (G, m*OH*OW, Og)
         out = out.reshape(groups, -1, oh, ow, o // groups).transpose(1, 0, 4, 2, 3)
         _blocked_copy(res[sl].reshape(out.shape), out, 2, bias)
@@ -333,18 +342,22 @@ def _backward_nhwc(g4, xp_all, w4, nx, nw, stride, pads, dilation, groups, mode,
     gx = np.empty(x_shape, dtype=g4.dtype) if nx else None
 
     def chunk(sl):
-        gc = _nhwc_grad(g4[sl], groups)  # (m*OH*OW, G, Og)
+        m = sl.stop - sl.start
+        gs = g4[sl].reshape(m, groups, o // groups, oh * ow)
         part = None
-        if nw:
+        if nw:  # per-sample GEMMs g cols, summed: no transposed copy of g
             cols = _gather(_nhwc_windows(xp_all[sl], (kh, kw), stride, dilation, groups), "cols")
-            part = np.matmul(cols.transpose(1, 2, 0), gc.transpose(1, 0, 2))  # (G, Kg, Og)
+            cols = cols.reshape(m, oh * ow, groups, -1).transpose(0, 2, 1, 3)
+            part = np.matmul(gs, cols).sum(axis=0).transpose(0, 2, 1)  # (G, Kg, Og)
         if nx and fast:
-            _input_grad_numba(gc, w4, stride, pads, dilation, mode, gx[sl], oh, ow)
-        elif nx and corr:
-            _input_grad_corr(gc, w4, pads, dilation, groups, gx[sl], oh, ow)
+            _input_grad_numba(gs, w4, stride, pads, dilation, mode, gx[sl], oh, ow)
         elif nx:
-            gx[sl] = _input_grad_col2im(gc, wa, w4.shape, stride, pads, dilation, mode,
-                                        x_shape, oh, ow)
+            gc = _nhwc_grad(g4[sl], groups)  # (m*OH*OW, G, Og)
+            if corr:
+                _input_grad_corr(gc, w4, pads, dilation, groups, gx[sl], oh, ow)
+            else:
+                gx[sl] = _input_grad_col2im(gc, wa, w4.shape, stride, pads, dilation, mode,
+                                            x_shape, oh, ow)
         return part
 
     per_sample = oh * ow * kh * kw * c * g4.itemsize  # columns and input-grad columns
@@ -446,14 +459,15 @@ def _input_grad_col2im(gc, wa, w_shape, stride, pads, dilation, mode, x_shape, o
     return unpad_array(dxp.reshape(m, groups * cg, *shape[3:]), pads, mode)
 
 
-def _input_grad_numba(gc, w4, stride, pads, dilation, mode, out, oh, ow):
-    """Ungrouped input gradient: dcol = g W^T (rows: positions, cols: kH, kW, C), then the
-    Numba col2im onto the padded NHWC gradient; writes the (m, C, H, W) result into out."""
-    o, c, kh, kw = w4.shape
+def _input_grad_numba(gs, w4, stride, pads, dilation, mode, out, oh, ow):
+    """Ungrouped input gradient: dcol = g^T W per sample (rows: positions, cols: kH, kW, C),
+    then the Numba col2im onto the padded NHWC gradient; writes the (m, C, H, W) result
+    into out. gs is the (m, 1, O, OH*OW) gradient chunk."""
+    _, c, kh, kw = w4.shape
     m, _, h, w = out.shape
     (lh, hh), (lw, hw) = pads
-    dcol = np.matmul(gc.reshape(-1, o), _weight_cols(w4, 1)[0].T)  # (m*OH*OW, kH*kW*C)
-    dxp = _scratch("dxp", (m, h + lh + hh, w + lw + hw, c), gc.dtype)
+    dcol = np.matmul(gs[:, 0].transpose(0, 2, 1), _weight_cols(w4, 1)[0].T)  # (m, P, K)
+    dxp = _scratch("dxp", (m, h + lh + hh, w + lw + hw, c), gs.dtype)
     _numba_kernels().col2im_nhwc(dcol.reshape(m, oh, ow, kh, kw * c), c, stride[0], stride[1],
                                  dilation[0], dxp.reshape(m, dxp.shape[1], -1))
     dxp = dxp.transpose(0, 3, 1, 2)
@@ -537,9 +551,15 @@ def _backward_cm(g4, x4, w4, nx, nw, stride, pads, dilation, groups, mode, x_sha
             part = np.matmul(gs, cols.transpose(2, 0, 3, 1)).sum(axis=0)  # (G, Og, Kg)
         if nx:
             dcol = np.matmul(wm.transpose(0, 2, 1), gs)  # (m, G, Cg*kH*kW, OH*OW)
-            dcol = dcol.reshape(m, -1, *kernel, oh, ow).transpose(0, 1, 4, 5, 2, 3)
-            dxp = np.zeros((m,) + padded, dtype=g4.dtype)
-            gx[sl] = unpad_array(accumulate_windows(dcol, dxp, stride, dilation), pads, mode)
+            dcol = dcol.reshape(m, -1, *kernel, oh, ow)
+            kernels = _numba_kernels()
+            if kernels is None:
+                dxp = accumulate_windows(dcol.transpose(0, 1, 4, 5, 2, 3),
+                                         np.zeros((m,) + padded, dtype=g4.dtype), stride, dilation)
+            else:
+                dxp = _scratch("dxp", (m,) + padded, g4.dtype)
+                kernels.col2im_nchw(dcol, *stride, *dilation, dxp)
+            gx[sl] = unpad_array(dxp, pads, mode)
         return part
 
     per_sample = oh * ow * max(wm.shape[0] * wm.shape[2], o) * g4.itemsize
