@@ -53,7 +53,7 @@ def settings_for(seed: int) -> list:
     odd = seed % 2
     return [{"nhwc": True, "tiny_chunks": True, "corr": not odd, "threads": 1 + odd,
              "numba": seed % 4 < 2},
-            {"nhwc": False, "tiny_chunks": True, "threads": 2 - odd}]
+            {"nhwc": False, "tiny_chunks": True, "threads": 2 - odd, "numba": seed % 4 >= 2}]
 
 
 # ------------------------------------------------------------ random configs

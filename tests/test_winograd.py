@@ -192,3 +192,18 @@ def test_numba_input_grad_gradcheck(rng, kw):
     x, w = rng.standard_normal((2, 3, 7, 6)), rng.standard_normal((2, 3, 3, 2))
     with kernel_settings(nhwc=True, tiny_chunks=True, corr=False):
         gradcheck(lambda x, w: F.conv2d(x, w, **kw), x, w)
+
+
+@pytest.mark.parametrize("stride, dilation", [((1, 1), (1, 1)), ((2, 3), (1, 2)), ((1, 2), (2, 1))])
+def test_numba_col2im_nchw_matches_accumulate_windows(rng, stride, dilation):
+    from convolve.functional import _conv_kernels
+
+    m, c, oh, ow, kh, kw = 2, 3, 4, 3, 3, 2
+    hp = (oh - 1) * stride[0] + dilation[0] * (kh - 1) + 2
+    wp = (ow - 1) * stride[1] + dilation[1] * (kw - 1) + 1
+    dcol = rng.standard_normal((m, c, kh, kw, oh, ow))
+    dxp = rng.standard_normal((m, c, hp, wp))  # zeroed by the kernel
+    _conv_kernels.col2im_nchw(dcol, *stride, *dilation, dxp)
+    ref = np.zeros((m, c, hp, wp))
+    F.accumulate_windows(dcol.transpose(0, 1, 4, 5, 2, 3), ref, stride, dilation)
+    np.testing.assert_allclose(dxp, ref, rtol=1e-13, atol=1e-13)
