@@ -49,24 +49,28 @@ def _ref_output_transform(mm, bias, th, tw, oh, ow):
 def test_transforms_match_plain_references_and_are_adjoint(rng, h, w, pads):
     m, c, o = 2, 3, 2
     oh, ow, th, tw = wg.tiles(h, w, pads)
+    t = m * th * tw
     x = rng.standard_normal((m, c, h, w))
-    v = wg.planes(c, m * th * tw, np.float64)
-    wg.input_transform(x, pads[0][0], pads[1][0], th, tw, v)
+    vb = wg.planes(c, t, np.float64)
+    wg.input_transform(x, pads[0][0], pads[1][0], th, tw, vb)
+    v = wg.plane_view(vb, c, t)
     np.testing.assert_allclose(v, _ref_input_transform(x, pads), rtol=1e-14, atol=1e-14)
-    dv = rng.standard_normal(v.shape)
+    dvb = rng.standard_normal(vb.shape)
     dx = rng.standard_normal(x.shape)  # overwritten
-    wg.input_transform_adjoint(dv, pads[0][0], pads[1][0], th, tw, dx)
-    np.testing.assert_allclose(np.sum(v * dv), np.sum(x * dx), rtol=1e-12)
+    wg.input_transform_adjoint(dvb, pads[0][0], pads[1][0], th, tw, dx)
+    np.testing.assert_allclose(np.sum(v * wg.plane_view(dvb, c, t)), np.sum(x * dx), rtol=1e-12)
 
-    mm, bias = rng.standard_normal((16, o, m * th * tw)), rng.standard_normal(o)
+    mmb, bias = rng.standard_normal(wg.planes(o, t, np.float64).shape), rng.standard_normal(o)
+    mm = wg.plane_view(mmb, o, t)
     out = np.empty((m, o, oh, ow))
-    wg.output_transform(mm, bias, th, tw, out)
+    wg.output_transform(mmb, bias, th, tw, out)
     np.testing.assert_allclose(out, _ref_output_transform(mm, bias, th, tw, oh, ow), rtol=1e-13)
     g = rng.standard_normal(out.shape)
-    dm = wg.planes(o, mm.shape[2], np.float64)
-    wg.output_transform_adjoint(g, th, tw, dm)
+    dmb = wg.planes(o, t, np.float64)
+    wg.output_transform_adjoint(g, th, tw, dmb)
     linear = _ref_output_transform(mm, np.zeros(o), th, tw, oh, ow)
-    np.testing.assert_allclose(np.sum(linear * g), np.sum(mm * dm), rtol=1e-12)
+    np.testing.assert_allclose(np.sum(linear * g), np.sum(mm * wg.plane_view(dmb, o, t)),
+                               rtol=1e-12)
 
 
 def test_weight_transform_and_its_adjoint(rng):
@@ -79,10 +83,10 @@ def test_weight_transform_and_its_adjoint(rng):
                                rtol=1e-12)
 
 
-def test_planes_are_offset_views():
-    v = wg.planes(3, 1024, np.float32)
-    assert v.shape == (16, 3, 1024) and v[0].flags.c_contiguous
-    assert (v.strides[0] % 4096) == 64
+def test_planes_rows_are_offset():
+    buf = wg.planes(3, 1024, np.float32)
+    assert buf.flags.c_contiguous and (buf.strides[0] % 4096) == 64
+    assert wg.plane_view(buf, 3, 1024).shape == (16, 3, 1024)
 
 
 def _winograd_config(seed: int) -> dict:

@@ -49,11 +49,14 @@ def tiles(h: int, w: int, pads) -> tuple:
 
 @njit(cache=True, nogil=True)
 def input_transform(x, lh, lw, th, tw, v):  # pragma: no cover - compiled
-    """x (m, C, H, W) -> v (16, C, m*th*tw): B^T d B of each 4x4 tile (zero outside x).
+    """x (m, C, H, W) -> v: B^T d B of each 4x4 tile (zero outside x).
 
-    Tile (i, j) of sample n covers padded rows 2i..2i+3 and columns 2j..2j+3.
+    v is a ``planes`` buffer (16, >= C*T), T = m*th*tw: v[k, c*T + tile] is position k
+    of the transformed tile. Tile (i, j) of sample n covers padded rows 2i..2i+3 and
+    columns 2j..2j+3.
     """
     m, c, h, w = x.shape
+    nt = m * th * tw
     hp, wp = 2 * th + 2, 2 * tw + 2
     buf = np.zeros((hp, wp), x.dtype)
     d = np.empty((4, wp), x.dtype)
@@ -71,35 +74,36 @@ def input_transform(x, lh, lw, th, tw, v):  # pragma: no cover - compiled
                     d[1, s] = a1 + a2
                     d[2, s] = a2 - a1
                     d[3, s] = a1 - a3
-                t0 = (n * th + i) * tw
+                t0 = ch * nt + (n * th + i) * tw
                 for r in range(4):  # ... and on the columns of each tile
                     for j in range(tw):
                         d0, d1 = d[r, 2 * j], d[r, 2 * j + 1]
                         d2, d3 = d[r, 2 * j + 2], d[r, 2 * j + 3]
-                        v[4 * r, ch, t0 + j] = d0 - d2
-                        v[4 * r + 1, ch, t0 + j] = d1 + d2
-                        v[4 * r + 2, ch, t0 + j] = d2 - d1
-                        v[4 * r + 3, ch, t0 + j] = d1 - d3
+                        v[4 * r, t0 + j] = d0 - d2
+                        v[4 * r + 1, t0 + j] = d1 + d2
+                        v[4 * r + 2, t0 + j] = d2 - d1
+                        v[4 * r + 3, t0 + j] = d1 - d3
 
 
 @njit(cache=True, nogil=True)
 def output_transform(mm, bias, th, tw, out):  # pragma: no cover - compiled
-    """mm (16, O, m*th*tw) -> out (m, O, OH, OW): A^T M A of each tile, plus bias (O,).
+    """mm (``planes`` buffer, 16 x O*T) -> out (m, O, OH, OW): A^T M A of each tile + bias (O,).
 
     Output rows/columns past OH/OW (odd sizes) are dropped.
     """
     m, o, oh, ow = out.shape
+    nt = m * th * tw
     s = np.empty((2, 4, tw), out.dtype)
     row = np.empty(2 * tw, out.dtype)
     for n in range(m):
         for q in range(o):
             bq = bias[q]
             for i in range(th):
-                t0 = (n * th + i) * tw
+                t0 = q * nt + (n * th + i) * tw
                 for c in range(4):  # A^T on the tile rows
                     for j in range(tw):
-                        m0, m1 = mm[c, q, t0 + j], mm[4 + c, q, t0 + j]
-                        m2, m3 = mm[8 + c, q, t0 + j], mm[12 + c, q, t0 + j]
+                        m0, m1 = mm[c, t0 + j], mm[4 + c, t0 + j]
+                        m2, m3 = mm[8 + c, t0 + j], mm[12 + c, t0 + j]
                         s[0, c, j] = m0 + m1 + m2
                         s[1, c, j] = m1 - m2 - m3
                 for a in range(min(2, oh - 2 * i)):  # ... and on the columns
@@ -112,8 +116,9 @@ def output_transform(mm, bias, th, tw, out):  # pragma: no cover - compiled
 
 @njit(cache=True, nogil=True)
 def output_transform_adjoint(g, th, tw, dm):  # pragma: no cover - compiled
-    """Adjoint of ``output_transform``: g (m, O, OH, OW) -> dm (16, O, m*th*tw), A g A^T."""
+    """Adjoint of ``output_transform``: g (m, O, OH, OW) -> dm (``planes``), A g A^T."""
     m, o, oh, ow = g.shape
+    nt = m * th * tw
     r0 = np.zeros(2 * tw, g.dtype)
     r1 = np.zeros(2 * tw, g.dtype)
     for n in range(m):
@@ -126,35 +131,36 @@ def output_transform_adjoint(g, th, tw, dm):  # pragma: no cover - compiled
                         r1[j] = g[n, q, 2 * i + 1, j]
                 else:
                     r1[:] = 0.0
-                t = (n * th + i) * tw
+                t = q * nt + (n * th + i) * tw
                 for j in range(tw):
                     g00, g01 = r0[2 * j], r0[2 * j + 1]
                     g10, g11 = r1[2 * j], r1[2 * j + 1]
                     # A on the rows, (g0, g0+g1, g0-g1, -g1), then on the columns
                     a0, a1, b0, b1 = g00 + g10, g01 + g11, g00 - g10, g01 - g11
-                    dm[0, q, t + j] = g00
-                    dm[1, q, t + j] = g00 + g01
-                    dm[2, q, t + j] = g00 - g01
-                    dm[3, q, t + j] = -g01
-                    dm[4, q, t + j] = a0
-                    dm[5, q, t + j] = a0 + a1
-                    dm[6, q, t + j] = a0 - a1
-                    dm[7, q, t + j] = -a1
-                    dm[8, q, t + j] = b0
-                    dm[9, q, t + j] = b0 + b1
-                    dm[10, q, t + j] = b0 - b1
-                    dm[11, q, t + j] = -b1
-                    dm[12, q, t + j] = -g10
-                    dm[13, q, t + j] = -g10 - g11
-                    dm[14, q, t + j] = g11 - g10
-                    dm[15, q, t + j] = g11
+                    dm[0, t + j] = g00
+                    dm[1, t + j] = g00 + g01
+                    dm[2, t + j] = g00 - g01
+                    dm[3, t + j] = -g01
+                    dm[4, t + j] = a0
+                    dm[5, t + j] = a0 + a1
+                    dm[6, t + j] = a0 - a1
+                    dm[7, t + j] = -a1
+                    dm[8, t + j] = b0
+                    dm[9, t + j] = b0 + b1
+                    dm[10, t + j] = b0 - b1
+                    dm[11, t + j] = -b1
+                    dm[12, t + j] = -g10
+                    dm[13, t + j] = -g10 - g11
+                    dm[14, t + j] = g11 - g10
+                    dm[15, t + j] = g11
 
 
 @njit(cache=True, nogil=True)
 def input_transform_adjoint(dv, lh, lw, th, tw, dx):  # pragma: no cover - compiled
-    """Adjoint of ``input_transform``: dv (16, C, m*th*tw) -> dx (m, C, H, W), B U B^T per
+    """Adjoint of ``input_transform``: dv (``planes``) -> dx (m, C, H, W), B U B^T per
     tile, added onto the overlapping tiles of the padded input; padding is dropped."""
     m, c, h, w = dx.shape
+    nt = m * th * tw
     hp, wp = 2 * th + 2, 2 * tw + 2
     buf = np.empty((hp, wp), dx.dtype)
     e = np.zeros((4, wp), dx.dtype)
@@ -163,18 +169,18 @@ def input_transform_adjoint(dv, lh, lw, th, tw, dx):  # pragma: no cover - compi
         for ch in range(c):
             buf[:, :] = 0.0
             for i in range(th):
-                t0 = (n * th + i) * tw
+                t0 = ch * nt + (n * th + i) * tw
                 for r in range(4):  # B on the columns of each tile (two passes: no overlap)
                     for j in range(tw):
-                        u0, u1 = dv[4 * r, ch, t0 + j], dv[4 * r + 1, ch, t0 + j]
-                        u2, u3 = dv[4 * r + 2, ch, t0 + j], dv[4 * r + 3, ch, t0 + j]
+                        u0, u1 = dv[4 * r, t0 + j], dv[4 * r + 1, t0 + j]
+                        u2, u3 = dv[4 * r + 2, t0 + j], dv[4 * r + 3, t0 + j]
                         e[r, 2 * j] = u0
                         e[r, 2 * j + 1] = u1 - u2 + u3
                     e[r, 2 * tw] = 0.0
                     e[r, 2 * tw + 1] = 0.0
                     for j in range(tw):
-                        u0, u1 = dv[4 * r, ch, t0 + j], dv[4 * r + 1, ch, t0 + j]
-                        u2, u3 = dv[4 * r + 2, ch, t0 + j], dv[4 * r + 3, ch, t0 + j]
+                        u0, u1 = dv[4 * r, t0 + j], dv[4 * r + 1, t0 + j]
+                        u2, u3 = dv[4 * r + 2, t0 + j], dv[4 * r + 3, t0 + j]
                         e[r, 2 * j + 2] += u1 + u2 - u0
                         e[r, 2 * j + 3] -= u3
                 for s in range(wp):  # ... and on the rows
@@ -189,14 +195,19 @@ def input_transform_adjoint(dv, lh, lw, th, tw, dx):  # pragma: no cover - compi
 
 # ------------------------------------------------------------------ drivers
 def planes(c: int, t: int, dtype) -> np.ndarray:
-    """An uninitialised (16, c, t) array whose 16 planes start 64 bytes apart modulo 4 KiB.
+    """An uninitialised C-contiguous (16, >= c*t) buffer for 16 planes of (c, t) each.
 
-    Contiguous planes of a power-of-two size would all map to one cache set, and the
-    transforms read or write all 16 of them in step.
+    Rows start 64 bytes apart modulo 4 KiB: planes of a power-of-two size would all map
+    to one cache set, and the transforms read or write all 16 in step. The kernels index
+    the buffer itself (contiguous rows vectorise); GEMMs use ``plane_view``.
     """
     pad = 64 // np.dtype(dtype).itemsize
-    size = c * t + (-(c * t) % 1024) + pad
-    return np.empty((16, size), dtype)[:, :c * t].reshape(16, c, t)
+    return np.empty((16, c * t + (-(c * t) % 1024) + pad), dtype)
+
+
+def plane_view(buf: np.ndarray, c: int, t: int) -> np.ndarray:
+    """The (16, c, t) array view of a ``planes`` buffer."""
+    return buf[:, :c * t].reshape(16, c, t)
 
 
 def _chunks(n: int, per_sample: int) -> list:
@@ -221,10 +232,11 @@ def forward(x, w, b, pads, map_chunks=_serial):
     x = np.ascontiguousarray(x)
 
     def chunk(sl):
-        v = planes(c, (sl.stop - sl.start) * th * tw, x.dtype)
+        t = (sl.stop - sl.start) * th * tw
+        v, mm = planes(c, t, x.dtype), planes(o, t, x.dtype)
         input_transform(x[sl], pads[0][0], pads[1][0], th, tw, v)
-        mm = planes(o, v.shape[2], x.dtype)
-        output_transform(np.matmul(wh, v, out=mm), bias, th, tw, out[sl])
+        np.matmul(wh, plane_view(v, c, t), out=plane_view(mm, o, t))
+        output_transform(mm, bias, th, tw, out[sl])
 
     map_chunks(chunk, _chunks(n, 16 * max(c, o) * th * tw * x.itemsize))
     return out
@@ -249,12 +261,13 @@ def backward(g, x, w, pads, nx, nw, map_chunks=_serial):
         dm = planes(o, t, g.dtype)
         output_transform_adjoint(g[sl], th, tw, dm)
         if nx:
-            dv = np.matmul(wht, dm, out=planes(c, t, g.dtype))
+            dv = planes(c, t, g.dtype)
+            np.matmul(wht, plane_view(dm, o, t), out=plane_view(dv, c, t))
             input_transform_adjoint(dv, pads[0][0], pads[1][0], th, tw, gx[sl])
         if nw:
             v = planes(c, t, x.dtype)
             input_transform(x[sl], pads[0][0], pads[1][0], th, tw, v)
-            return np.matmul(dm, v.transpose(0, 2, 1))
+            return np.matmul(plane_view(dm, o, t), plane_view(v, c, t).transpose(0, 2, 1))
         return None
 
     parts = map_chunks(chunk, _chunks(n, 16 * max(c, o) * th * tw * g.itemsize))
