@@ -14,6 +14,11 @@ def ntuple(value, n: int, op: str, arg: str, minimum: int = 1) -> tuple:
 
     ``_pair`` in PyTorch's terms; the error names the op and the argument.
     """
+    if type(value) is int and value >= minimum:  # fast paths: plain ints (no ABC checks)
+        return (value,) * n
+    if type(value) is tuple and len(value) == n and \
+            all(type(v) is int and v >= minimum for v in value):
+        return value
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         vals = (int(value),) * n
     elif isinstance(value, (tuple, list)) and len(value) == n:

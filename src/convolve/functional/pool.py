@@ -111,13 +111,13 @@ def window_args(op, nd, kernel_size, stride=None, padding=0, dilation=1, ceil_mo
 def _geometry(op, x, nd, kernel_size, stride, padding, dilation, ceil_mode):
     """Validate window arguments; return (H-axis, W-axis) geometry (H is trivial for 1-d)."""
     k, s, p, d = window_args(op, nd, kernel_size, stride, padding, dilation, ceil_mode)
-    sizes = tuple(x.shape[-nd:])
-    outs = tuple(_out_size(*a, ceil_mode) for a in zip(sizes, k, s, p, d))
-    if min(outs) < 1:
+    axes = tuple(_Axis(ki, si, pi, di, n, _out_size(n, ki, si, pi, di, ceil_mode))
+                 for ki, si, pi, di, n in zip(k, s, p, d, x.shape[-nd:]))
+    if min(a.out for a in axes) < 1:
         raise ValueError(
-            f"{op}: computed output size {outs} is too small (< 1) for input shape "
-            f"{tuple(x.shape)} with kernel_size={k}, stride={s}, padding={p}, dilation={d}")
-    axes = tuple(_Axis(*a) for a in zip(k, s, p, d, sizes, outs))
+            f"{op}: computed output size {tuple(a.out for a in axes)} is too small (< 1) for "
+            f"input shape {tuple(x.shape)} with kernel_size={k}, stride={s}, padding={p}, "
+            f"dilation={d}")
     return axes if nd == 2 else (_UNIT,) + axes
 
 

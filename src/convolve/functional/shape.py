@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..function import Function
@@ -75,11 +77,11 @@ def _shape_arg(shape):
 
 def reshape(x, *shape):
     shape = _shape_arg(shape)
-    n = int(np.prod(x.shape))
-    known = [s for s in shape if s != -1]
+    n = math.prod(x.shape)
+    known = math.prod(s for s in shape if s != -1)
     if shape.count(-1) > 1 or any(s < -1 for s in shape) or (
-        -1 not in shape and int(np.prod(shape)) != n
-    ) or (-1 in shape and (int(np.prod(known)) == 0 or n % int(np.prod(known)) != 0)):
+        -1 not in shape and known != n
+    ) or (-1 in shape and (known == 0 or n % known != 0)):
         raise ValueError(f"reshape: cannot reshape a tensor of shape {tuple(x.shape)} "
                          f"({n} elements) into {shape}")
     return Reshape.apply(x, shape=shape)
@@ -117,7 +119,7 @@ def flatten(x, start_dim: int = 0, end_dim: int = -1):
     if s > e:
         raise ValueError(f"flatten: start_dim={start_dim} comes after end_dim={end_dim} "
                          f"for a tensor of shape {tuple(x.shape)}")
-    shape = x.shape[:s] + (int(np.prod(x.shape[s:e + 1])),) + x.shape[e + 1:]
+    shape = x.shape[:s] + (math.prod(x.shape[s:e + 1]),) + x.shape[e + 1:]
     return Reshape.apply(x, shape=shape)
 
 
