@@ -163,33 +163,34 @@ def input_transform_adjoint(dv, lh, lw, th, tw, dx):  # pragma: no cover - compi
     nt = m * th * tw
     hp, wp = 2 * th + 2, 2 * tw + 2
     buf = np.empty((hp, wp), dx.dtype)
-    e = np.zeros((4, wp), dx.dtype)
-    rows, cols = min(h, hp - lh), min(w, wp - lw)
+    e = np.zeros((4, 4, tw + 1), dx.dtype)  # e[r, s, j + 1]: column s of tile j, tile row r
+    rows = np.empty((4, wp), dx.dtype)
+    nr, nc = min(h, hp - lh), min(w, wp - lw)
     for n in range(m):
         for ch in range(c):
             buf[:, :] = 0.0
             for i in range(th):
                 t0 = ch * nt + (n * th + i) * tw
-                for r in range(4):  # B on the columns of each tile (two passes: no overlap)
+                for r in range(4):  # B on the columns of each tile
                     for j in range(tw):
                         u0, u1 = dv[4 * r, t0 + j], dv[4 * r + 1, t0 + j]
                         u2, u3 = dv[4 * r + 2, t0 + j], dv[4 * r + 3, t0 + j]
-                        e[r, 2 * j] = u0
-                        e[r, 2 * j + 1] = u1 - u2 + u3
-                    e[r, 2 * tw] = 0.0
-                    e[r, 2 * tw + 1] = 0.0
-                    for j in range(tw):
-                        u0, u1 = dv[4 * r, t0 + j], dv[4 * r + 1, t0 + j]
-                        u2, u3 = dv[4 * r + 2, t0 + j], dv[4 * r + 3, t0 + j]
-                        e[r, 2 * j + 2] += u1 + u2 - u0
-                        e[r, 2 * j + 3] -= u3
+                        e[r, 0, j + 1] = u0
+                        e[r, 1, j + 1] = u1 - u2 + u3
+                        e[r, 2, j + 1] = u1 + u2 - u0
+                        e[r, 3, j + 1] = -u3
+                    for j in range(tw):  # tiles j and j-1 overlap on columns 2j, 2j+1
+                        rows[r, 2 * j] = e[r, 0, j + 1] + e[r, 2, j]
+                        rows[r, 2 * j + 1] = e[r, 1, j + 1] + e[r, 3, j]
+                    rows[r, 2 * tw] = e[r, 2, tw]
+                    rows[r, 2 * tw + 1] = e[r, 3, tw]
                 for s in range(wp):  # ... and on the rows
-                    buf[2 * i, s] += e[0, s]
-                    buf[2 * i + 1, s] += e[1, s] - e[2, s] + e[3, s]
-                    buf[2 * i + 2, s] += e[2, s] + e[1, s] - e[0, s]
-                    buf[2 * i + 3, s] -= e[3, s]
-            for r in range(rows):
-                for s in range(cols):
+                    buf[2 * i, s] += rows[0, s]
+                    buf[2 * i + 1, s] += rows[1, s] - rows[2, s] + rows[3, s]
+                    buf[2 * i + 2, s] += rows[2, s] + rows[1, s] - rows[0, s]
+                    buf[2 * i + 3, s] -= rows[3, s]
+            for r in range(nr):
+                for s in range(nc):
                     dx[n, ch, r, s] = buf[lh + r, lw + s]
 
 
