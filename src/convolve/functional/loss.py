@@ -116,6 +116,8 @@ def _class_targets(op: str, input, target, ignore_index) -> np.ndarray:
         raise ValueError(f"{op}: expected target of shape {want} for input of shape "
                          f"{tuple(input.shape)}, received target shape {t.shape}")
     n_classes = input.shape[0] if input.ndim == 1 else input.shape[1]
+    if t.size and 0 <= t.min() and t.max() < n_classes:  # the usual case: two reductions
+        return t
     bad = (t != ignore_index) & ((t < 0) | (t >= n_classes))
     if bad.any():
         raise ValueError(f"{op}: target holds class index {t[bad].flat[0]}, outside "
@@ -199,6 +201,15 @@ class CrossEntropy(Function):
                 smoothing=0.0):
         n_classes = x.shape[1]
         logp = _log_softmax(x, 1)
+        ctx.plain = x.ndim == 2 and weight is None and not smoothing and target.size > 0 \
+            and 0 <= target.min() and target.max() < n_classes \
+            and not (0 <= ignore_index < n_classes and (target == ignore_index).any())
+        if ctx.plain:  # every sample counts with weight 1: loss_n = -logp[n, y_n]
+            rows = np.arange(x.shape[0])
+            loss = -logp[rows, target]
+            ctx.save_for_backward(logp, rows, target)
+            ctx.meta = (reduction, x.dtype.type(x.shape[0]))
+            return _reduce(loss, ctx.meta[1], reduction)
         safe, valid, wy = _targets_and_weights(target, weight, ignore_index, x.dtype)
         loss = -(1 - smoothing) * wy * np.take_along_axis(logp, safe, axis=1)[:, 0]
         wfull = np.ones(n_classes, x.dtype) if weight is None else weight
@@ -212,6 +223,14 @@ class CrossEntropy(Function):
 
     @staticmethod
     def backward(ctx, g):
+        if ctx.plain:  # p * g_n, minus g_n at the target (the general formula with q = onehot)
+            logp, rows, target = ctx.saved
+            reduction, denom = ctx.meta
+            gs = _grad_scale(g, denom, reduction)
+            grad = np.exp(logp)
+            grad *= gs[:, None] if gs.ndim else gs
+            grad[rows, target] -= gs
+            return grad
         logp, safe, valid, wy = ctx.saved
         wfull, eps, reduction, denom = ctx.meta
         gs = np.broadcast_to(_grad_scale(g, denom, reduction), wy.shape)
