@@ -25,20 +25,22 @@ _CHUNK_BYTES = 512 << 10  # transformed input of a batch chunk (16 * C * tiles *
 
 # weight transform G (4x3) of F(2x2, 3x3)
 _G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
+_K = np.kron(_G, _G)  # (16, 9): vec(G w G^T) = _K vec(w), row-major vec
 
 
 def transform_weight(w: np.ndarray) -> np.ndarray:
-    """(O, C, 3, 3) -> (16, O, C): G w G^T for each filter, positions flattened row-major."""
-    g = _G.astype(w.dtype)
-    wh = np.einsum("ai,ocij,bj->aboc", g, w, g, optimize=True)
-    return np.ascontiguousarray(wh).reshape(16, *w.shape[:2])
+    """(O, C, 3, 3) -> (16, O, C): G w G^T for each filter, positions flattened row-major.
+
+    One GEMM: vec(G w G^T) = kron(G, G) vec(w).
+    """
+    o, c = w.shape[:2]
+    return np.matmul(_K.astype(w.dtype), w.reshape(o * c, 9).T).reshape(16, o, c)
 
 
 def transform_weight_adjoint(dwh: np.ndarray) -> np.ndarray:
     """Adjoint of ``transform_weight``: (16, O, C) -> (O, C, 3, 3), G^T dwh G."""
-    g = _G.astype(dwh.dtype)
-    return np.einsum("ai,aboc,bj->ocij", g, dwh.reshape(4, 4, *dwh.shape[1:]), g,
-                     optimize=True)
+    o, c = dwh.shape[1:]
+    return np.matmul(dwh.reshape(16, o * c).T, _K.astype(dwh.dtype)).reshape(o, c, 3, 3)
 
 
 def tiles(h: int, w: int, pads) -> tuple:
