@@ -524,10 +524,13 @@ def _forward_cm(x4, w4, b, stride, pads, dilation, groups, mode, keep):
     res = np.empty((n, o, oh, ow), dtype=x4.dtype)
 
     def chunk(sl):
+        m = sl.stop - sl.start
         wins = sliding_windows(pad_array(x4[sl], pads, mode), (kh, kw), stride, dilation)
-        out = np.matmul(wm, _gather_cm(wins, groups)).reshape(o, -1, oh, ow)
-        out = out.transpose(1, 0, 2, 3)
-        np.copyto(res[sl], out) if b is None else np.add(out, b[:, None, None], out=res[sl])
+        cols = _gather_cm(wins, groups).reshape(groups, -1, m, oh * ow).transpose(2, 0, 1, 3)
+        dst = res[sl].reshape(m, groups, o // groups, oh * ow)
+        np.matmul(wm, cols, out=dst)  # per-sample GEMMs straight into the NCHW output
+        if b is not None:
+            dst += b.reshape(groups, o // groups, 1)
 
     _map_chunks(chunk, _batch_chunks(n, oh * ow * kh * kw * c * x4.itemsize))
     return res, (x4 if keep else None)
