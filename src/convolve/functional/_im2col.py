@@ -18,10 +18,19 @@ layouts, picked by the length of the contiguous runs the gather copies:
 * channel-major: rows = (C/groups, kH, kW), columns = output positions, gathered
   in runs of whole output rows (few input channels, e.g. an RGB or grey input).
 
+GEMMs whose output would be narrow (few output channels) run per sample in the
+orientation W @ cols^T, writing the NCHW output (or reading the NCHW gradient)
+directly instead of through a transposed copy.
+
 Backward: the weight gradient is a GEMM per chunk (partial sums added in chunk
 order, so results do not depend on the thread count); the input gradient is a
 full correlation of the output gradient with the flipped kernel (stride 1, zero
-padding) or a GEMM plus a col2im that loops over kernel offsets only.
+padding) or a GEMM plus a col2im (a Numba loop from ``_conv_kernels.py`` when
+Numba is installed, else NumPy adds over kernel offsets).
+
+3x3 stride-1 undilated ungrouped zero-padded convs with at least
+``_WINOGRAD_MIN_C`` input channels go to Winograd F(2x2, 3x3) (``_winograd.py``)
+instead, when Numba is installed.
 """
 
 from __future__ import annotations

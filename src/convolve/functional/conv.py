@@ -6,7 +6,8 @@ Every spatial dim follows PyTorch's output-size formula::
 
 This module validates arguments and holds the public API; the fused im2col
 engine (``ConvNd``: cache-sized column blocks, one GEMM per block, exact
-backward) lives in ``_im2col.py``.
+backward) lives in ``_im2col.py``, and the Winograd F(2x2, 3x3) engine it uses
+for 3x3 stride-1 convs in ``_winograd.py``.
 
 Helpers meant for reuse (pooling, model summaries): ``conv_output_size``,
 ``normalize_padding``, ``sliding_windows``, ``accumulate_windows``, ``pad_nd``.
