@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _parallel
+from .. import _blas
 from ..function import Function
 from ..tensor import Tensor
 from ._util import check_float
@@ -43,69 +43,39 @@ class MatMul(Function):
         return ga, gb
 
 
-_SPLIT_MACS = 1 << 22  # GEMMs this large are split over the threads (see _parallel.py)
-_BLAS_MT_MACS = 1 << 18  # OpenBLAS threads GEMMs from about here; between: one BLAS thread
+_ONE_THREAD_MACS = (1 << 18, 1 << 24)  # GEMMs of this size (multiply-adds) use one BLAS thread
 
 
-def _gemms(jobs: list, macs: int) -> None:
-    """Run jobs (each computes one block of an output in place): split over the threads
-    when the GEMMs are large enough to pay for it, else serially on one BLAS thread."""
-    if macs >= _SPLIT_MACS and _parallel.thread_count() > 1:
-        _parallel.parallel_map(lambda job: job(), jobs)
-    elif macs >= _BLAS_MT_MACS:
-        _parallel.single_blas(lambda: [job() for job in jobs])
-    else:
-        for job in jobs:
-            job()
-
-
-def _blocks(n: int, macs: int) -> list:
-    """Row blocks of an n-row output: two per thread for split GEMMs, else one."""
-    threads = _parallel.thread_count() if macs >= _SPLIT_MACS else 1
-    return _parallel.split(n, 2 * threads if threads > 1 else 1)
-
-
-def _matmul_into(out, a, b):
-    return lambda: np.matmul(a, b, out=out)
+def _gemm(fn, macs: int):
+    """fn() (a GEMM): mid-sized ones on one BLAS thread (see ``_blas.py``); OpenBLAS itself
+    runs smaller ones single-threaded, and larger ones gain from its threads."""
+    lo, hi = _ONE_THREAD_MACS
+    return _blas.single_blas(fn) if lo <= macs < hi else fn()
 
 
 class Linear(Function):
-    """Fused x @ W^T + b over any leading dims of x.
-
-    Rows of x (and of the weight gradient) are split over the threads for large GEMMs;
-    mid-sized ones run on one BLAS thread (a multi-threaded BLAS stalls on a busy machine).
-    """
+    """Fused x @ W^T + b over any leading dims of x."""
 
     @staticmethod
     def forward(ctx, x, w, b=None):
         ctx.save_for_backward(x, w)
         ctx.has_bias = b is not None
-        x2 = x.reshape(-1, x.shape[-1])
-        macs = x2.shape[0] * w.shape[0] * w.shape[1]
-        if macs < _BLAS_MT_MACS:
-            y = x2 @ w.T
-        else:
-            y = np.empty((x2.shape[0], w.shape[0]), dtype=np.result_type(x, w))
-            _gemms([_matmul_into(y[sl], x2[sl], w.T) for sl in _blocks(len(x2), macs)], macs)
+        macs = x.size // max(x.shape[-1], 1) * w.size
+        y = _gemm(lambda: x @ w.T, macs)
         if b is not None:
             y += b
-        return y.reshape(x.shape[:-1] + (w.shape[0],))
+        return y
 
     @staticmethod
     def backward(ctx, g):
         x, w = ctx.saved
         nx, nw, nb = (ctx.needs_input_grad + [False])[:3]
         g2 = g.reshape(-1, g.shape[-1])
-        x2 = x.reshape(-1, x.shape[-1])
-        gx = np.empty(x2.shape, dtype=np.result_type(g, w)) if nx else None
-        gw = np.empty(w.shape, dtype=np.result_type(g, x)) if nw else None
-        macs = x2.shape[0] * w.shape[0] * w.shape[1]
-        jobs = [_matmul_into(gx[sl], g2[sl], w) for sl in _blocks(len(x2), macs)] if nx else []
-        if nw:
-            jobs += [_matmul_into(gw[sl], g2[:, sl].T, x2) for sl in _blocks(len(w), macs)]
-        _gemms(jobs, macs)
+        macs = g2.shape[0] * w.size
+        gx = _gemm(lambda: g @ w, macs) if nx else None
+        gw = _gemm(lambda: g2.T @ x.reshape(-1, x.shape[-1]), macs) if nw else None
         gb = g2.sum(axis=0) if (ctx.has_bias and nb) else None
-        return (None if gx is None else gx.reshape(x.shape)), gw, gb
+        return gx, gw, gb
 
 
 def matmul(a, b):
