@@ -10,8 +10,6 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 __all__ = ["DownloadError", "cache_dir", "download_file", "sha256_file"]
@@ -40,6 +38,8 @@ def sha256_file(path) -> str:
 
 def _fetch(url: str, dest: Path, timeout: float) -> tuple[str, str]:
     """Stream ``url`` into a temp file next to ``dest``; return (temp path, sha256)."""
+    import urllib.request  # on first use: it pulls in http and email (20 ms of import time)
+
     digest = hashlib.sha256()
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     try:
@@ -67,7 +67,7 @@ def download_file(filename: str, mirrors, dest_dir, sha256: str, timeout: float 
         url = mirror.rstrip("/") + "/" + filename
         try:
             tmp, got = _fetch(url, dest, timeout)
-        except (urllib.error.URLError, OSError, ValueError) as exc:
+        except (OSError, ValueError) as exc:  # urllib's URLError is an OSError
             failures.append(f"{url}: {exc}")
             continue
         if got != sha256.lower():
