@@ -83,7 +83,10 @@ def bench_groups(args) -> dict:
 
 def bench_first_step(args) -> dict:
     """Cold: fresh bytecode and Numba caches (PYTHONPYCACHEPREFIX/NUMBA_CACHE_DIR empty dirs).
-    Warm: the same caches, already filled. Wall time of the whole process."""
+    Warm: the same caches, already filled. Wall time of the whole process.
+
+    Bytecode writing is switched on (PYTHONDONTWRITEBYTECODE unset) so that the cold run
+    fills the cache; otherwise every run compiles every module (both libraries') again."""
     out = {}
     for fw in FRAMEWORKS:
         cold, warm = [], []
@@ -91,6 +94,7 @@ def bench_first_step(args) -> dict:
             with tempfile.TemporaryDirectory() as tmp:
                 env = thread_env(args.threads, {"PYTHONPYCACHEPREFIX": f"{tmp}/pyc",
                                                 "NUMBA_CACHE_DIR": f"{tmp}/numba"})
+                env.pop("PYTHONDONTWRITEBYTECODE", None)
                 cold.append(run_worker(fw, "first_step", args, env)[1])
                 warm.append(run_worker(fw, "first_step", args, env)[1])
         out[fw] = {"cold_seconds": statistics.median(cold), "warm_seconds": statistics.median(warm)}
