@@ -140,3 +140,53 @@ def test_without_numba_everything_stays_on_numpy(mode, monkeypatch):
                         kernel_size=2)
     np.testing.assert_array_equal(out, [[[[5, 7], [13, 15]]]])
     assert grad.sum() == 4 and grad[0, 0, 3, 3] == 1
+
+
+ADAM_OPTIONS = [{}, {"weight_decay": 0.1}, {"maximize": True}, {"betas": (0.3, 0.9)},
+                {"lr": 0.05, "eps": 1e-3}, {"weight_decay": 0.05, "decoupled_weight_decay": True}]
+
+
+@pytest.mark.parametrize("kw", ADAM_OPTIONS, ids=str)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_adam_loop_equals_numpy_path_bitwise(mode, kw, dtype):
+    """Five steps of Adam: parameters and state identical with and without the loop."""
+    rng = np.random.default_rng(4)
+    shapes = [(6, 1, 5, 5), (6,), (120, 400), (10,)]
+    init = [rng.standard_normal(s).astype(dtype) for s in shapes]
+    grads = [[rng.standard_normal(s).astype(dtype) for s in shapes] for _ in range(5)]
+    results = {}
+    for m in ("numpy", "numba"):
+        mode(m)
+        ps = [cv.tensor(a.copy(), requires_grad=True) for a in init]
+        opt = cv.optim.Adam(ps, **kw)
+        for step_grads in grads:
+            for p, g in zip(ps, step_grads):
+                p.grad = g
+            opt.step()
+        results[m] = ([p.data for p in ps], opt.state_dict()["state"])
+    for a, b in zip(results["numpy"][0], results["numba"][0]):
+        assert a.dtype == b.dtype == dtype
+        np.testing.assert_array_equal(a, b)
+    for i, st in results["numpy"][1].items():
+        for key, val in st.items():
+            np.testing.assert_array_equal(val, results["numba"][1][i][key])
+
+
+def test_adam_loop_skips_amsgrad_and_strided_params(mode, monkeypatch):
+    """AMSGrad and non-contiguous parameters stay on the NumPy path."""
+    mode("numba")
+    loops = _kernels.kernels()
+    calls = []
+    real = loops.adam_update
+    monkeypatch.setattr(loops, "adam_update", lambda *a: calls.append(a[0].size) or real(*a))
+    p = cv.tensor(np.ones((4, 3)), requires_grad=True)
+    p.data = np.ones((4, 6))[:, ::2]  # a strided view
+    q = cv.tensor(np.ones(5), requires_grad=True)
+    r = cv.tensor(np.ones(7), requires_grad=True)
+    for t in (p, q, r):
+        t.grad = np.ones(t.shape)
+    cv.optim.Adam([p, q]).step()
+    cv.optim.Adam([r], amsgrad=True).step()
+    assert calls == [5]  # q only
+    for t in (p, q, r):
+        np.testing.assert_allclose(t.data, 1 - 1e-3)

@@ -6,7 +6,7 @@ step). The first ``WARM_CALLS`` eligible calls in a process run the NumPy code, 
 script or the first training step never waits to compile or load these loops (Numba's
 import and LLVM start-up take ~0.5 s, compiling them on a cold cache ~1-2 s more; the
 compiled code is cached on disk). Then the loops are loaded and used. Both tiers give
-the same results (see ``_pool_relu_kernels.py``). Without Numba everything stays on NumPy.
+the same results (see ``_numba_loops.py``). Without Numba everything stays on NumPy.
 (The conv engine loads its own loops, ``_conv_kernels.py``, through ``_im2col.py``.)
 
 ``MODE`` (from the environment variable ``CONVOLVE_KERNELS``): 'auto' (tiered, the
@@ -41,6 +41,6 @@ def kernels():
 
 def _load():
     try:
-        return importlib.import_module("._pool_relu_kernels", __package__)
+        return importlib.import_module("._numba_loops", __package__)
     except ImportError:
         return False

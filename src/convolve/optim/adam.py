@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..functional import _kernels
 from .optimizer import Optimizer, check_bool, check_real
 
 __all__ = ["Adam", "AdamW"]
@@ -26,6 +27,22 @@ def ema_square_(avg: np.ndarray, g: np.ndarray, beta: float, tmp: np.ndarray) ->
     tmp *= g
     avg *= beta
     avg += tmp
+
+
+def _one_pass(data, d, m, v, beta1, beta2, neg_step, bc2, eps) -> bool:
+    """The Adam update below in one compiled pass (``functional/_kernels.py``), with the
+    same float operations; False when the loops are not loaded or arrays not contiguous."""
+    arrays = (data, d, m, v)
+    if any(not a.flags.c_contiguous or a.dtype != data.dtype for a in arrays):
+        return False
+    loops = _kernels.kernels()
+    if loops is None:
+        return False
+    f = data.dtype.type
+    w = 1 - beta1
+    loops.adam_update(*(a.reshape(-1) for a in arrays), f(w), f(1) - f(w), abs(w) < 0.5,
+                      f(beta2), f(1 - beta2), f(neg_step), f(bc2), f(eps))
+    return True
 
 
 class Adam(Optimizer):
@@ -90,12 +107,15 @@ class Adam(Optimizer):
         if wd != 0 and decoupled:
             data *= 1 - lr * wd
         d = self._direction(data, grad, 0 if decoupled else wd, group["maximize"])
-        tmp = self._buffer(data, 1)
         exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-        lerp_(exp_avg, d, 1 - beta1, tmp)
-        ema_square_(exp_avg_sq, d, beta2, tmp)
         step_size = lr / (1 - beta1**step)
         bias_correction2_sqrt = (1 - beta2**step) ** 0.5
+        if not group["amsgrad"] and _one_pass(data, d, exp_avg, exp_avg_sq, beta1, beta2,
+                                              -step_size, bias_correction2_sqrt, group["eps"]):
+            return
+        tmp = self._buffer(data, 1)
+        lerp_(exp_avg, d, 1 - beta1, tmp)
+        ema_square_(exp_avg_sq, d, beta2, tmp)
         second = exp_avg_sq
         if group["amsgrad"]:
             second = state.get("max_exp_avg_sq")

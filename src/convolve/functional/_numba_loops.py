@@ -1,11 +1,14 @@
-"""Numba loops for ReLU and 2x2 max pooling, loaded by ``_kernels.py`` (NumPy is the fallback).
+"""Numba loops for ReLU, 2x2 max pooling and the Adam update, loaded by ``_kernels.py``
+(NumPy is the fallback).
 
-Each loop does in one pass what NumPy needs several strided passes for. Arrays are
-C-contiguous; pooling works on (B, H, W) planes, ReLU on flat arrays. Results equal the
-NumPy implementations' (and PyTorch's) for finite gradients. The loops are written so
-that LLVM turns their branches into selects and vectorizes them: a general max-pool loop
-over a runtime kernel size measured 5-10x slower than NumPy's strided passes, so only
-the 2x2, stride-2 window (nearly every CNN's) has a loop.
+Each loop does in one pass what NumPy needs several (strided) passes for. Arrays are
+C-contiguous; pooling works on (B, H, W) planes, ReLU and Adam on flat arrays. Results
+equal the NumPy implementations' bit for bit (and PyTorch's) for finite gradients: the
+same float operations in the same order, without fast-math. The loops are written so
+that LLVM turns their branches into selects and vectorizes them (``error_model='numpy'``
+drops the division-by-zero checks that would stop it). A general max-pool loop over a
+runtime kernel size measured 5-10x slower than NumPy's strided passes, so only the 2x2,
+stride-2 window (nearly every CNN's) has a loop.
 """
 
 from __future__ import annotations
@@ -13,8 +16,9 @@ from __future__ import annotations
 import math
 
 import numba
+import numpy as np
 
-_JIT = {"cache": True, "nogil": True}
+_JIT = {"cache": True, "nogil": True, "error_model": "numpy"}
 
 
 @numba.njit(**_JIT)
@@ -87,3 +91,20 @@ def max_pool_2x2_backward(g, code, gx):
                 r1[w] = 0
         for h in range(2 * oh, h_in):
             gx[b, h, :] = 0
+
+
+@numba.njit(**_JIT)
+def adam_update(p, d, m, v, w, one_minus_w, small_w, b2, one_minus_b2, neg_step, bc2, eps):
+    """PyTorch's Adam step on flat arrays, as ``optim/adam.py`` does it with NumPy:
+    m <- lerp(m, d, w) (two-sided formula), v <- b2 v + ((1 - b2) d) d,
+    p <- p + (m * -step) / (sqrt(v) / bc2 + eps). Scalars have the arrays' dtype."""
+    if small_w:
+        for i in range(p.size):
+            m[i] = m[i] + (d[i] - m[i]) * w
+    else:
+        for i in range(p.size):
+            m[i] = d[i] - (d[i] - m[i]) * one_minus_w
+    for i in range(p.size):
+        vi = v[i] * b2 + (d[i] * one_minus_b2) * d[i]
+        v[i] = vi
+        p[i] = p[i] + (m[i] * neg_step) / (np.sqrt(vi) / bc2 + eps)
