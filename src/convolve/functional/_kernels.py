@@ -1,13 +1,13 @@
-"""Compiled single-pass loops (Numba) for ReLU and 2x2 max pooling, tiered like a JIT.
+"""Compiled single-pass loops (Numba) for ReLU, 2x2 max pooling and Adam, tiered like a JIT.
 
-NumPy does 2x2 max pooling and ReLU in several (strided) passes; a Numba loop does each
-in one (measured 2-8x faster on LeNet/CIFAR layer shapes, 10-20% of a LeNet training
-step). The first ``WARM_CALLS`` eligible calls in a process run the NumPy code, so a short
-script or the first training step never waits to compile or load these loops (Numba's
-import and LLVM start-up take ~0.5 s, compiling them on a cold cache ~1-2 s more; the
-compiled code is cached on disk). Then the loops are loaded and used. Both tiers give
-the same results (see ``_numba_loops.py``). Without Numba everything stays on NumPy.
-(The conv engine loads its own loops, ``_conv_kernels.py``, through ``_im2col.py``.)
+NumPy does these in several (strided) passes; a Numba loop does each in one (measured
+2-8x faster on LeNet/CIFAR layer shapes, 10-20% of a LeNet training step). The first
+``WARM_CALLS`` eligible calls in a process run the NumPy code, so a short script or the
+first training step never waits to compile or load these loops (Numba's import and LLVM
+start-up take ~0.5 s, compiling them on a cold cache ~1-2 s more; the compiled code is
+cached on disk). Then the loops are loaded and used. Both tiers give the same results
+(see ``_numba_loops.py``). Without Numba everything stays on NumPy. (The conv engine
+loads its own loops, ``_conv_kernels.py``, through ``_im2col.py``.)
 
 ``MODE`` (from the environment variable ``CONVOLVE_KERNELS``): 'auto' (tiered, the
 default), 'numba' (from the first call) or 'numpy' (never).
