@@ -5,6 +5,8 @@ differences."""
 import numpy as np
 import pytest
 
+pytest.importorskip("numba")  # optional: without it im2col handles every conv
+
 import convolve as cv
 import convolve.functional as F
 from convolve.functional import _im2col as conv_module
