@@ -42,7 +42,7 @@ def run_worker(framework, group, args, env=None) -> tuple[dict, float]:
     cmd = [sys.executable, str(WORKER), "--framework", framework, "--group", group,
            "--threads", str(args.threads), "--min-time", str(args.min_time)]
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True,
+    proc = subprocess.run(cmd, check=False, capture_output=True, text=True,
                           env=env or thread_env(args.threads), timeout=600)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
@@ -116,9 +116,16 @@ def gemm_and_flops(args, table) -> dict:
     return res
 
 
+def _loads(values) -> str:
+    return "/".join(f"{v:.1f}" for v in values)
+
+
 def markdown(report) -> str:
-    lines = [f"Machine: {report['machine']}; threads: {report['threads']}; "
-             f"reps: {report['reps']} process pairs per case.", "",
+    load = report.get("load_average")
+    loads = "" if not load else (f" 1/5/15-min load average at start {_loads(load['start'])}, "
+                                 f"at end {_loads(load['end'])} (the benchmark itself adds about 1).")
+    lines = [(f"Machine: {report['machine']}; threads: {report['threads']}; "
+             f"reps: {report['reps']} process pairs per case.{loads}"), "",
              "| case | convolve | torch | ratio convolve/torch (min-max) | RSS MiB convolve / torch |",
              "|---|---|---|---|---|"]
     for case, r in report["cases"].items():
@@ -134,16 +141,16 @@ def markdown(report) -> str:
     fs = report.get("first_step")
     if fs:
         lines += ["", "| first training step, fresh process | convolve | torch |", "|---|---|---|",
-                  f"| cold (no bytecode/JIT caches) | {fs['convolve']['cold_seconds']:.2f} s | "
-                  f"{fs['torch']['cold_seconds']:.2f} s |",
-                  f"| warm | {fs['convolve']['warm_seconds']:.2f} s | "
-                  f"{fs['torch']['warm_seconds']:.2f} s |"]
+                  (f"| cold (no bytecode/JIT caches) | {fs['convolve']['cold_seconds']:.2f} s | "
+                  f"{fs['torch']['cold_seconds']:.2f} s |"),
+                  (f"| warm | {fs['convolve']['warm_seconds']:.2f} s | "
+                  f"{fs['torch']['warm_seconds']:.2f} s |")]
     g = report.get("gflops")
     if g:
-        lines += ["", f"CIFAR-style step at batch 64: {g['cifar_step_gflop']:.2f} GFLOP; "
+        lines += ["", (f"CIFAR-style step at batch 64: {g['cifar_step_gflop']:.2f} GFLOP; "
                   f"convolve {g.get('convolve_gflops', float('nan')):.1f} GFLOP/s, "
                   f"torch {g.get('torch_gflops', float('nan')):.1f} GFLOP/s, "
-                  f"NumPy sgemm 1024^3 {g['numpy_sgemm_gflops']:.1f} GFLOP/s."]
+                  f"NumPy sgemm 1024^3 {g['numpy_sgemm_gflops']:.1f} GFLOP/s.")]
     return "\n".join(lines) + "\n"
 
 
@@ -157,6 +164,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=HERE / "results")
     args = ap.parse_args()
     t0 = time.perf_counter()
+    load_before = os.getloadavg()
     cases = bench_groups(args)
     report = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
               "threads": args.threads, "reps": args.reps, "cases": cases}
@@ -164,6 +172,7 @@ def main() -> None:
     if not args.no_first_step:
         report["first_step"] = bench_first_step(args)
     report["wall_seconds"] = time.perf_counter() - t0
+    report["load_average"] = {"start": load_before, "end": os.getloadavg()}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "vs_torch.json").write_text(json.dumps(report, indent=2))
     md = markdown(report)
