@@ -263,7 +263,7 @@ class ReLU(Function):
             else None
         if nb is None:
             out = np.maximum(a, 0)
-            mask = ~np.less_equal(a, 0) if ctx.needs_input_grad[0] else None
+            mask = ~np.less_equal(a, 0) if ctx.parents is not None else None  # recording
         else:
             out = np.empty_like(a)
             mask = np.empty(a.shape, dtype=bool)
