@@ -246,7 +246,7 @@ class ConvNd(Function):
         ctx.winograd = _winograd_engine(w4.shape, stride, dilation, groups, mode) \
             if w4.shape[1] >= _WINOGRAD_MIN_C else None
         if ctx.winograd is not None:
-            res = ctx.winograd.forward(x4, w4, b, pads, _map_chunks)
+            res = ctx.winograd.forward(x4, w4, b, pads, _map_chunks, _thread_count())
             ctx.geom = pads
             ctx.save_for_backward(x4 if keep else None, w4)
             return res.reshape(_out_shape(x.shape, w.ndim - 2, *res.shape[1:]))
@@ -266,7 +266,8 @@ class ConvNd(Function):
         if not (nx or nw):
             return None, None, gb
         if ctx.winograd is not None:
-            gx, gw = ctx.winograd.backward(g4, saved, w4, ctx.geom, nx, nw, _map_chunks)
+            gx, gw = ctx.winograd.backward(g4, saved, w4, ctx.geom, nx, nw, _map_chunks,
+                                           _thread_count())
         else:
             bwd = _backward_cm if ctx.channel_major else _backward_nhwc
             gx, gw = bwd(g4, saved, w4, nx, nw, *ctx.geom)

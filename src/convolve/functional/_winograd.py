@@ -222,10 +222,21 @@ def _serial(fn, chunks):
     return [fn(c) for c in chunks]
 
 
-def forward(x, w, b, pads, map_chunks=_serial):
+def _run(fn, chunks: list, map_chunks, threads: int) -> list:
+    """[fn(c) for c in chunks]; with threads > 1, ``map_chunks`` runs one contiguous run of
+    chunks per thread (few tasks: each chunk is only ~100 us of work)."""
+    if threads < 2 or len(chunks) < 2:
+        return [fn(c) for c in chunks]
+    step = -(-len(chunks) // threads)
+    runs = [chunks[i:i + step] for i in range(0, len(chunks), step)]
+    return [r for part in map_chunks(lambda run: [fn(c) for c in run], runs) for r in part]
+
+
+def forward(x, w, b, pads, map_chunks=_serial, threads=1):
     """Output (N, O, OH, OW) of the conv of x (N, C, H, W) with w (O, C, 3, 3), bias b or None.
 
-    ``map_chunks(fn, slices)`` runs fn on each batch slice (serially by default).
+    ``map_chunks(fn, items)`` runs fn on each item (here runs of batch chunks, one per
+    thread when ``threads`` > 1).
     """
     (n, c, h, wd), o = x.shape, w.shape[0]
     oh, ow, th, tw = tiles(h, wd, pads)
@@ -241,11 +252,11 @@ def forward(x, w, b, pads, map_chunks=_serial):
         np.matmul(wh, plane_view(v, c, t), out=plane_view(mm, o, t))
         output_transform(mm, bias, th, tw, out[sl])
 
-    map_chunks(chunk, _chunks(n, 16 * max(c, o) * th * tw * x.itemsize))
+    _run(chunk, _chunks(n, 16 * max(c, o) * th * tw * x.itemsize), map_chunks, threads)
     return out
 
 
-def backward(g, x, w, pads, nx, nw, map_chunks=_serial):
+def backward(g, x, w, pads, nx, nw, map_chunks=_serial, threads=1):
     """(input grad or None, weight grad or None) of ``forward`` for the output grad g.
 
     x (the input) is only needed when nw (else it may be None). Weight-grad partial
@@ -273,6 +284,6 @@ def backward(g, x, w, pads, nx, nw, map_chunks=_serial):
             return np.matmul(plane_view(dm, o, t), plane_view(v, c, t).transpose(0, 2, 1))
         return None
 
-    parts = map_chunks(chunk, _chunks(n, 16 * max(c, o) * th * tw * g.itemsize))
+    parts = _run(chunk, _chunks(n, 16 * max(c, o) * th * tw * g.itemsize), map_chunks, threads)
     gw = transform_weight_adjoint(functools.reduce(np.add, parts)) if nw else None
     return gx, gw
