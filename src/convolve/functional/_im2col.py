@@ -305,7 +305,9 @@ def _out_shape(x_shape: tuple, nd: int, o: int, oh: int, ow: int) -> tuple:
 
 
 def _sum_partials(parts: list):
-    return functools.reduce(np.add, parts) if parts and parts[0] is not None else None
+    if not parts or parts[0] is None:
+        return None  # in chunk order; partials are fresh arrays, so add into the first
+    return functools.reduce(lambda a, b: np.add(a, b, out=a), parts)
 
 
 # ------------------------------------------------------------ NHWC columns

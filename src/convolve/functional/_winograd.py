@@ -218,6 +218,11 @@ def _chunks(n: int, per_sample: int) -> list:
     return [slice(s, min(n, s + step)) for s in range(0, n, step)]
 
 
+def _add_into(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a += b, returning a (a is a fresh partial sum owned by the caller)."""
+    return np.add(a, b, out=a)
+
+
 def _serial(fn, chunks):
     return [fn(c) for c in chunks]
 
@@ -285,5 +290,5 @@ def backward(g, x, w, pads, nx, nw, map_chunks=_serial, threads=1):
         return None
 
     parts = _run(chunk, _chunks(n, 16 * max(c, o) * th * tw * g.itemsize), map_chunks, threads)
-    gw = transform_weight_adjoint(functools.reduce(np.add, parts)) if nw else None
+    gw = transform_weight_adjoint(functools.reduce(_add_into, parts)) if nw else None
     return gx, gw
