@@ -51,8 +51,9 @@ class Framework:
             self.F = torch.nn.functional
             self.optim = torch.optim
         else:
-            import convolve
             import convolve.nn.functional as F
+
+            import convolve
             from convolve import nn, optim
 
             self.t = convolve

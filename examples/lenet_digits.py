@@ -12,10 +12,10 @@ hand-written loop: this is the engine alone, without convolve.train.
 import argparse
 import time
 
+import convolve.nn.functional as F
 import numpy as np
 
 import convolve as cv
-import convolve.nn.functional as F
 from convolve import nn, optim
 
 

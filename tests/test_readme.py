@@ -8,7 +8,7 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 def test_readme_lenet_example_runs_and_lowers_the_loss():
     text = README.read_text()
-    code = re.search(r"## LeNet-5 in a dozen lines\n\n```python\n(.*?)```", text, re.S).group(1)
+    code = re.search(r"## LeNet-5 in a dozen lines\n\n```python\n(.*?)```", text, re.DOTALL).group(1)
     assert "range(40)" in code
     ns: dict = {}
     exec(code.replace("range(40)", "range(3)"), ns)  # noqa: S102 - our own README

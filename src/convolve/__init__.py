@@ -1,12 +1,11 @@
 """convolve: a convolutional neural-network library on NumPy, with PyTorch's names and semantics."""
 
+# ruff: noqa: I001 - order matters: tensor first, because the op modules import it.
+from .tensor import Tensor, tensor  # noqa: F401
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401
 from .random import get_rng_state, manual_seed, set_rng_state  # noqa: F401
-from .tensor import Tensor, tensor  # noqa: F401, I001 - first: the op modules import it
-
-from . import data, functional, nn, optim  # noqa: F401, E402
-from .summary import summary  # noqa: F401, E402 - convolve.summary(model, input_shape)
-
+from . import data, functional, nn, optim  # noqa: F401
+from .summary import summary  # noqa: F401 - convolve.summary(model, input_shape)
 from ._memory import tune_allocator
 
 __version__ = "0.1.0"

@@ -32,7 +32,7 @@ from .tensor import Tensor
 class Context:
     """Per-call storage shared by ``forward`` and ``backward``."""
 
-    __slots__ = ("fn", "parents", "saved", "needs_input_grad", "__dict__")
+    __slots__ = ("__dict__", "fn", "needs_input_grad", "parents", "saved")
 
     def __init__(self, fn, parents, needs_input_grad):
         self.fn = fn

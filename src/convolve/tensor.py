@@ -36,7 +36,7 @@ class Tensor:
     non-floating input become float32 (pass ``dtype=`` to choose).
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_ctx", "__weakref__")
+    __slots__ = ("__weakref__", "_ctx", "data", "grad", "requires_grad")
     __array_priority__ = 1000
 
     def __init__(self, data, requires_grad: bool = False, dtype=None):
@@ -71,7 +71,7 @@ class Tensor:
         return self._ctx is None
 
     @property
-    def T(self) -> "Tensor":
+    def T(self) -> Tensor:
         return self.transpose()
 
     def __len__(self) -> int:
@@ -92,10 +92,10 @@ class Tensor:
     def tolist(self):
         return self.data.tolist()
 
-    def detach(self) -> "Tensor":
+    def detach(self) -> Tensor:
         return Tensor(self.data)
 
-    def requires_grad_(self, mode: bool = True) -> "Tensor":
+    def requires_grad_(self, mode: bool = True) -> Tensor:
         if mode and self.data.dtype.kind not in _FLOAT_KINDS:
             raise TypeError(f"requires_grad_: tensor has non-floating dtype {self.data.dtype}")
         self.requires_grad = bool(mode)
@@ -104,13 +104,13 @@ class Tensor:
     def zero_grad(self) -> None:
         self.grad = None
 
-    def astype(self, dtype) -> "Tensor":
+    def astype(self, dtype) -> Tensor:
         return _E.cast(self, dtype)
 
-    def float(self) -> "Tensor":
+    def float(self) -> Tensor:
         return self.astype(np.float32)
 
-    def double(self) -> "Tensor":
+    def double(self) -> Tensor:
         return self.astype(np.float64)
 
     def __repr__(self) -> str:
@@ -392,9 +392,10 @@ def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
 
 
 # Op families, bound late to break the import cycle (they import Tensor).
-from .functional import elementwise as _E  # noqa: E402
+from .functional import elementwise as _E
+
 _L = importlib.import_module(".functional.linear", __package__)  # F.linear shadows the module
-from .functional import reduce as _R  # noqa: E402
-from .functional import shape as _S  # noqa: E402
+from .functional import reduce as _R
+from .functional import shape as _S
 
 _ = grad_mode  # re-exported for convenience

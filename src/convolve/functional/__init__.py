@@ -1,13 +1,28 @@
 """Differentiable ops on Tensors, one module per family (``import convolve.functional as F``)."""
 
-from .conv import *  # noqa: F401,F403
+from .conv import *
 from .elementwise import (  # noqa: F401
-    abs, add, clamp, clip, div, exp, gelu, leaky_relu, log, mul, neg, pow, relu, sigmoid, sqrt,
-    sub, tanh,
+    abs,
+    add,
+    clamp,
+    clip,
+    div,
+    exp,
+    gelu,
+    leaky_relu,
+    log,
+    mul,
+    neg,
+    pow,
+    relu,
+    sigmoid,
+    sqrt,
+    sub,
+    tanh,
 )
 from .linear import linear, matmul  # noqa: F401
-from .loss import *  # noqa: F401,F403
-from .norm import *  # noqa: F401,F403
-from .pool import *  # noqa: F401,F403
+from .loss import *
+from .norm import *
+from .pool import *
 from .reduce import max, mean, min, sum  # noqa: F401
 from .shape import cat, flatten, getitem, pad, permute, reshape, stack, transpose  # noqa: F401

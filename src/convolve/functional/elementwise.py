@@ -143,7 +143,7 @@ def div(a, b):
     return _binary(Div, a, b)
 
 
-def pow(a, b):  # noqa: A001 - PyTorch's name
+def pow(a, b):
     return _binary(Pow, a, b)
 
 
@@ -235,11 +235,11 @@ def sqrt(x):
     return Sqrt.apply(x)
 
 
-def abs(x):  # noqa: A001 - PyTorch's name
+def abs(x):
     return Abs.apply(x)
 
 
-def clip(x, min=None, max=None):  # noqa: A002 - PyTorch's names
+def clip(x, min=None, max=None):
     """Clamp to [min, max]; the gradient passes where min <= x <= max (as PyTorch)."""
     if min is None and max is None:
         raise ValueError("clip: at least one of min and max must be given, received both None")

@@ -93,7 +93,7 @@ def matmul(a, b):
     return MatMul.apply(a, b)
 
 
-def linear(input, weight, bias=None):  # noqa: A002 - PyTorch's name
+def linear(input, weight, bias=None):
     """y = input @ weight.T + bias. input (*, in_features), weight (out_features, in_features)."""
     check_float("linear", input)
     if weight.ndim != 2:

@@ -89,7 +89,7 @@ def _reduce(fn, op, x, dim, keepdim):
     return fn.apply(x, axes=axes, keepdim=keepdim)
 
 
-def sum(x, dim=None, keepdim: bool = False):  # noqa: A001 - PyTorch's name
+def sum(x, dim=None, keepdim: bool = False):
     return _reduce(Sum, "sum", x, dim, keepdim)
 
 
@@ -97,9 +97,9 @@ def mean(x, dim=None, keepdim: bool = False):
     return _reduce(Mean, "mean", x, dim, keepdim)
 
 
-def max(x, dim=None, keepdim: bool = False):  # noqa: A001
+def max(x, dim=None, keepdim: bool = False):
     return _reduce(Max, "max", x, dim, keepdim)
 
 
-def min(x, dim=None, keepdim: bool = False):  # noqa: A001
+def min(x, dim=None, keepdim: bool = False):
     return _reduce(Min, "min", x, dim, keepdim)

@@ -40,7 +40,7 @@ class GetItem(Function):
 
     @staticmethod
     def backward(ctx, g):
-        shape, dtype, index = ctx.meta
+        shape, _dtype, index = ctx.meta
         out = np.zeros(shape, dtype=g.dtype)
         np.add.at(out, index, g)  # repeated integer indices accumulate
         return out

@@ -8,7 +8,7 @@ from .. import functional as F
 from . import init
 from .module import Module, Parameter
 
-__all__ = ["Linear", "Identity", "Flatten"]
+__all__ = ["Flatten", "Identity", "Linear"]
 
 
 def _positive_int(layer: str, arg: str, value) -> int:

@@ -229,7 +229,7 @@ class Module:
         return self.to(np.float32)
 
     # ------------------------------------------------------------ state dicts
-    def state_dict(self) -> "OrderedDict[str, np.ndarray]":
+    def state_dict(self) -> OrderedDict[str, np.ndarray]:
         """Parameters and persistent buffers by PyTorch's dotted names, as ndarrays (not copies)."""
         out = OrderedDict()
         for mp, m in self.named_modules():
