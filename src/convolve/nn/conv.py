@@ -10,7 +10,7 @@ from .. import functional as F
 from ..functional._util import ntuple
 from ..functional.conv import PADDING_MODES, conv_output_size, normalize_padding
 from . import init
-from .module import Module, Parameter
+from .module import Module, add_weight_and_bias
 
 __all__ = ["Conv1d", "Conv2d", "LocallyConnected2d"]
 
@@ -59,11 +59,7 @@ class _ConvNd(Module):
             ntuple(padding, nd, name, "padding", minimum=0)
         self.padding_mode = padding_mode
         shape = (out_channels, in_channels // groups) + self.kernel_size
-        self.weight = Parameter(np.empty(shape, dtype=dtype))
-        if bias:
-            self.bias = Parameter(np.empty(out_channels, dtype=dtype))
-        else:
-            self.register_parameter("bias", None)
+        add_weight_and_bias(self, shape, (out_channels,) if bias else None, dtype)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -135,11 +131,7 @@ class LocallyConnected2d(Module):
             raise ValueError(f"{name}: output size {self.out_size} is empty for in_size="
                              f"{self.in_size}, kernel_size={self.kernel_size}")
         shape = self.out_size + (out_channels, in_channels) + self.kernel_size
-        self.weight = Parameter(np.empty(shape, dtype=dtype))
-        if bias:
-            self.bias = Parameter(np.empty((out_channels,) + self.out_size, dtype=dtype))
-        else:
-            self.register_parameter("bias", None)
+        add_weight_and_bias(self, shape, (out_channels,) + self.out_size if bias else None, dtype)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

@@ -6,7 +6,7 @@ import numpy as np
 
 from .. import functional as F
 from . import init
-from .module import Module, Parameter
+from .module import Module, add_weight_and_bias
 
 __all__ = ["Flatten", "Identity", "Linear"]
 
@@ -24,11 +24,8 @@ class Linear(Module):
         super().__init__()
         self.in_features = _positive_int("Linear", "in_features", in_features)
         self.out_features = _positive_int("Linear", "out_features", out_features)
-        self.weight = Parameter(np.empty((out_features, in_features), dtype=dtype))
-        if bias:
-            self.bias = Parameter(np.empty(out_features, dtype=dtype))
-        else:
-            self.register_parameter("bias", None)
+        add_weight_and_bias(self, (out_features, in_features), (out_features,) if bias else None,
+                            dtype)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

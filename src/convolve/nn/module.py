@@ -33,6 +33,19 @@ def _to_numpy(value, name: str) -> np.ndarray:
         raise TypeError(f"load_state_dict: value for {name!r} is not array-like: {err}") from None
 
 
+def add_weight_and_bias(module, weight_shape: tuple, bias_shape, dtype) -> None:
+    """Register uninitialised ``weight`` and ``bias`` Parameters on ``module``.
+
+    ``bias_shape=None`` registers ``bias`` as None (PyTorch's ``bias=False``); the layer's
+    ``reset_parameters()`` fills the values.
+    """
+    module.weight = Parameter(np.empty(weight_shape, dtype=dtype))
+    if bias_shape is None:
+        module.register_parameter("bias", None)
+    else:
+        module.bias = Parameter(np.empty(bias_shape, dtype=dtype))
+
+
 class Module:
     """Base class of layers and models: holds parameters, buffers and submodules in order."""
 

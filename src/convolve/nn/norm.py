@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import functional as F
 from . import init
-from .module import Module, Parameter
+from .module import Module, add_weight_and_bias
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "Dropout"]
 
@@ -30,11 +30,8 @@ class _BatchNorm(Module):
         self.num_features, self.eps, self.momentum = int(num_features), eps, momentum
         self.affine, self.track_running_stats = bool(affine), bool(track_running_stats)
         if self.affine:
-            self.weight = Parameter(np.empty(self.num_features, dtype=dtype))
-            if bias:
-                self.bias = Parameter(np.empty(self.num_features, dtype=dtype))
-            else:
-                self.register_parameter("bias", None)
+            add_weight_and_bias(self, (self.num_features,),
+                                (self.num_features,) if bias else None, dtype)
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
