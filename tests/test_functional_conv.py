@@ -379,6 +379,39 @@ def test_conv_threads_give_identical_results(rng):
             np.testing.assert_array_equal(a, b)
 
 
+def test_map_chunks_caller_works_keeps_order_and_reraises(monkeypatch):
+    """The calling thread takes chunks too; results keep chunk order; a worker's error is
+    raised in the caller; BLAS thread counts are back to what they were afterwards."""
+    import threading
+    monkeypatch.setattr(conv_module, "_FORCE_THREADS", 2)
+    blas = conv_module._blas_libs()
+    before = [c.num_threads for c in blas]
+    seen = set()
+
+    def fn(i):
+        seen.add(threading.get_ident())
+        return i * i
+
+    assert conv_module._map_chunks(fn, list(range(40))) == [i * i for i in range(40)]
+    assert conv_module._map_chunks(fn, [3]) == [9]
+    for _ in range(20):  # the caller alone may finish all chunks; it must do some of them
+        seen.clear()
+        conv_module._map_chunks(lambda i: fn(threading.Event().wait(1e-3)), list(range(8)))
+        if threading.get_ident() in seen:
+            break
+    assert threading.get_ident() in seen
+
+    def bad(i):
+        if i == 5:
+            raise RuntimeError("chunk 5 failed")
+        return i
+
+    with pytest.raises(RuntimeError, match="chunk 5 failed"):
+        conv_module._map_chunks(bad, list(range(12)))
+    assert [c.num_threads for c in blas] == before
+    assert conv_module._map_chunks(fn, list(range(4))) == [0, 1, 4, 9]  # lock released
+
+
 def test_conv_output_size_and_same_padding(torch):
     for size, k, s, p, d in itertools.product((5, 8), (1, 2, 3), (1, 2), (0, 1, 2), (1, 2)):
         if conv_output_size(size, k, s, p, d) > 0:

@@ -35,7 +35,6 @@ instead, when Numba is installed.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import itertools
 import math
@@ -210,23 +209,62 @@ def _thread_count() -> int:
 
 
 def _map_chunks(fn, chunks: list) -> list:
-    """[fn(c) for c in chunks], on ``_thread_count()`` worker threads when that is > 1.
+    """[fn(c) for c in chunks], on ``_thread_count()`` threads (the caller included) when > 1.
 
-    Meanwhile BLAS runs single-threaded. One parallel call at a time: a concurrent
-    caller (another Python thread) runs serially instead of waiting.
+    Threads pull chunks off a shared counter, so a stalled worker cannot hold up the
+    call; helpers that never started are cancelled. Meanwhile BLAS runs single-threaded.
+    One parallel call at a time: a concurrent caller (another Python thread) runs serially.
     """
-    threads = _thread_count() if len(chunks) > 1 else 1
+    threads = min(_thread_count(), len(chunks))
     if threads < 2 or not _pool_lock.acquire(blocking=False):
         return [fn(c) for c in chunks]
     try:
         key = (os.getpid(), threads)  # a forked child must not reuse the parent's threads
         if key not in _executors:
-            _executors[key] = ThreadPoolExecutor(threads, thread_name_prefix="convolve-conv")
-        blas = _blas_controller()
-        with contextlib.nullcontext() if blas is None else blas.limit(limits=1):
-            return list(_executors[key].map(fn, chunks))
+            _executors[key] = ThreadPoolExecutor(threads - 1, thread_name_prefix="convolve-conv")
+        libs = _blas_libs()
+        saved = [c.num_threads for c in libs]
+        for c in libs:
+            c.set_num_threads(1)
+        try:
+            return _pull_chunks(_executors[key], threads - 1, fn, chunks)
+        finally:
+            for c, n in zip(libs, saved):
+                c.set_num_threads(n)
     finally:
         _pool_lock.release()
+
+
+def _pull_chunks(executor, helpers: int, fn, chunks: list) -> list:
+    """Run fn on every chunk from this thread and ``helpers`` executor threads."""
+    results, errors = [None] * len(chunks), []
+    counter, lock = iter(range(len(chunks))), threading.Lock()
+
+    def work():
+        while not errors:
+            with lock:
+                i = next(counter, None)
+            if i is None:
+                return
+            try:
+                results[i] = fn(chunks[i])
+            except Exception as exc:  # noqa: BLE001 - re-raised by the caller
+                errors.append(exc)
+
+    futures = [executor.submit(work) for _ in range(helpers)]
+    work()
+    for f in futures:
+        if not f.cancel():
+            f.result()
+    if errors:
+        raise errors[0]
+    return results
+
+
+def _blas_libs() -> list:
+    """The BLAS lib controllers (set_num_threads costs ~2 us, threadpoolctl.limit ~13 us)."""
+    blas = _blas_controller()
+    return [] if blas is None else blas.lib_controllers
 
 
 # -------------------------------------------------------------- convolution
