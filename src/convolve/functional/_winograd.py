@@ -228,13 +228,11 @@ def _serial(fn, chunks):
 
 
 def _run(fn, chunks: list, map_chunks, threads: int) -> list:
-    """[fn(c) for c in chunks]; with threads > 1, ``map_chunks`` runs one contiguous run of
-    chunks per thread (few tasks: each chunk is only ~100 us of work)."""
+    """[fn(c) for c in chunks]; with threads > 1 through ``map_chunks``, whose threads
+    (the caller's included) pull chunks one at a time, so the load stays balanced."""
     if threads < 2 or len(chunks) < 2:
         return [fn(c) for c in chunks]
-    step = -(-len(chunks) // threads)
-    runs = [chunks[i:i + step] for i in range(0, len(chunks), step)]
-    return [r for part in map_chunks(lambda run: [fn(c) for c in run], runs) for r in part]
+    return map_chunks(fn, chunks)
 
 
 def forward(x, w, b, pads, map_chunks=_serial, threads=1):
