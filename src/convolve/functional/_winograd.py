@@ -21,6 +21,8 @@ import functools
 import numpy as np
 from numba import njit
 
+from convolve._blas import single_blas
+
 _CHUNK_BYTES = 512 << 10  # transformed input of a batch chunk (16 * C * tiles * itemsize)
 
 # weight transform G (4x3) of F(2x2, 3x3)
@@ -33,14 +35,14 @@ def transform_weight(w: np.ndarray) -> np.ndarray:
 
     One GEMM: vec(G w G^T) = kron(G, G) vec(w).
     """
-    o, c = w.shape[:2]
-    return np.matmul(_K.astype(w.dtype), w.reshape(o * c, 9).T).reshape(16, o, c)
+    o, c = w.shape[:2]  # one BLAS thread: an idle BLAS worker would spin against the chunks
+    return single_blas(lambda: np.matmul(_K.astype(w.dtype), w.reshape(o * c, 9).T)).reshape(16, o, c)
 
 
 def transform_weight_adjoint(dwh: np.ndarray) -> np.ndarray:
     """Adjoint of ``transform_weight``: (16, O, C) -> (O, C, 3, 3), G^T dwh G."""
     o, c = dwh.shape[1:]
-    return np.matmul(dwh.reshape(16, o * c).T, _K.astype(dwh.dtype)).reshape(o, c, 3, 3)
+    return single_blas(lambda: np.matmul(dwh.reshape(16, o * c).T, _K.astype(dwh.dtype))).reshape(o, c, 3, 3)
 
 
 def tiles(h: int, w: int, pads) -> tuple:
