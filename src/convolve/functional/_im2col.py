@@ -44,6 +44,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from .._blas import single_blas
 from ..function import Function
 
 _CHUNK_BYTES = 2 << 20  # column block per GEMM: small enough to stay in cache
@@ -217,20 +218,14 @@ def _map_chunks(fn, chunks: list) -> list:
     """
     threads = min(_thread_count(), len(chunks))
     if threads < 2 or not _pool_lock.acquire(blocking=False):
-        return [fn(c) for c in chunks]
+        # one BLAS thread even here: a multi-threaded call leaves OpenBLAS workers spinning
+        # (~0.1 s), which then compete with the next call's chunk threads for the cores
+        return single_blas(lambda: [fn(c) for c in chunks])
     try:
         key = (os.getpid(), threads)  # a forked child must not reuse the parent's threads
         if key not in _executors:
             _executors[key] = ThreadPoolExecutor(threads - 1, thread_name_prefix="convolve-conv")
-        libs = _blas_libs()
-        saved = [c.num_threads for c in libs]
-        for c in libs:
-            c.set_num_threads(1)
-        try:
-            return _pull_chunks(_executors[key], threads - 1, fn, chunks)
-        finally:
-            for c, n in zip(libs, saved):
-                c.set_num_threads(n)
+        return single_blas(lambda: _pull_chunks(_executors[key], threads - 1, fn, chunks))
     finally:
         _pool_lock.release()
 
