@@ -62,6 +62,13 @@ class Transform:
     def __call__(self, x, rng=None):
         raise NotImplementedError
 
+    def _per_sample(self, x, rng, apply_batch):
+        """Run ``apply_batch(batch, generator)`` on a batch, or on a single sample as a batch of 1."""
+        x = np.asarray(x)
+        batch = self._is_batch(x)
+        out = apply_batch(x if batch else x[None], self._generator(rng))
+        return out if batch else out[0]
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
@@ -176,11 +183,7 @@ class RandomTranslate(Transform):
         return rng.integers(-k, k + 1, size=(n, self.spatial_dims))
 
     def __call__(self, x, rng=None):
-        x = np.asarray(x)
-        batch = self._is_batch(x)
-        xb = x if batch else x[None]
-        out = translate(xb, self.sample_shifts(len(xb), self._generator(rng)))
-        return out if batch else out[0]
+        return self._per_sample(x, rng, lambda xb, g: translate(xb, self.sample_shifts(len(xb), g)))
 
     def __repr__(self) -> str:
         return f"RandomTranslate(max_shift={self.max_shift}, spatial_dims={self.spatial_dims})"
@@ -202,12 +205,11 @@ class RandomHorizontalFlip(Transform):
         return rng.random(n) < self.p
 
     def __call__(self, x, rng=None):
-        x = np.asarray(x)
-        batch = self._is_batch(x)
-        xb = x if batch else x[None]
-        flip = self.sample_flips(len(xb), self._generator(rng))
-        out = np.where(flip.reshape((-1,) + (1,) * (xb.ndim - 1)), xb[..., ::-1], xb)
-        return out if batch else out[0]
+        return self._per_sample(x, rng, self._flip)
+
+    def _flip(self, xb, rng):
+        flip = self.sample_flips(len(xb), rng)
+        return np.where(flip.reshape((-1,) + (1,) * (xb.ndim - 1)), xb[..., ::-1], xb)
 
     def __repr__(self) -> str:
         return f"RandomHorizontalFlip(p={self.p})"

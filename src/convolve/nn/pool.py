@@ -127,37 +127,35 @@ class AvgPool2d(Module):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
-class AdaptiveAvgPool1d(Module):
-    """Mean over adaptive bins: (N, C, L) or (C, L) -> (N, C, output_size)."""
+class _AdaptiveAvgPoolNd(Module):
+    _nd = 2
 
     def __init__(self, output_size):
         super().__init__()
-        adaptive_size("AdaptiveAvgPool1d", output_size, (1,))
+        adaptive_size(type(self).__name__, output_size, *(((1,),) if self._nd == 1 else ()))
         self.output_size = output_size
 
     def forward(self, x):
-        return F.adaptive_avg_pool1d(x, self.output_size)
+        fn = F.adaptive_avg_pool1d if self._nd == 1 else F.adaptive_avg_pool2d
+        return fn(x, self.output_size)
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
 
 
-class AdaptiveAvgPool2d(Module):
+class AdaptiveAvgPool1d(_AdaptiveAvgPoolNd):
+    """Mean over adaptive bins: (N, C, L) or (C, L) -> (N, C, output_size)."""
+
+    _nd = 1
+
+
+class AdaptiveAvgPool2d(_AdaptiveAvgPoolNd):
     """Mean over adaptive bins: (N, C, H, W) or (C, H, W) -> (N, C, *output_size).
 
     output_size is an int or a pair whose None entries keep the input size.
     """
 
-    def __init__(self, output_size):
-        super().__init__()
-        adaptive_size("AdaptiveAvgPool2d", output_size)
-        self.output_size = output_size
-
-    def forward(self, x):
-        return F.adaptive_avg_pool2d(x, self.output_size)
-
-    def extra_repr(self) -> str:
-        return f"output_size={self.output_size}"
+    _nd = 2
 
 
 class BlurPool2d(Module):
