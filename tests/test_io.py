@@ -9,6 +9,7 @@ import pytest
 import safetensors.numpy as st
 
 import convolve as cv
+from convolve import _fileio
 from convolve import io as cio
 from convolve import models, optim
 
@@ -136,12 +137,11 @@ def test_crash_inside_writer_leaves_no_temp_file(tmp_path, monkeypatch):
     path = tmp_path / "c.safetensors"
     cio.save_checkpoint(path, model, epoch=3)
 
-    def half_write(tensors, filename, metadata=None):
-        with open(filename, "wb") as fh:
-            fh.write(b"\x00" * 10)
+    def half_write(fd, data):
+        os.write(fd, bytes(data[:10]))
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(st, "save_file", half_write)
+    monkeypatch.setattr(_fileio, "_write_all", half_write)
     with pytest.raises(KeyboardInterrupt):
         cio.save_checkpoint(path, model, epoch=4)
     monkeypatch.undo()

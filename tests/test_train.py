@@ -288,9 +288,13 @@ def test_json_log_lines(digits, tmp_path):
     log = tmp_path / "sub" / "log.jsonl"
     log.parent.mkdir()
     log.write_text("stale\n")
-    hist = fit(_model(), train, val, epochs=2, batch_size=64, seed=0, verbose=0, log_path=log)
+    hist = fit(_model(), train, val, test=val, epochs=2, batch_size=64, seed=0, verbose=0,
+               log_path=log)
     lines = [json.loads(s) for s in log.read_text().splitlines()]
-    assert lines == hist.epochs
+    assert lines[0] == {"event": "start", "epoch": 0,
+                        "sizes": {"train": len(train), "val": len(val), "test": len(val)}}
+    assert lines[1:-1] == hist.epochs
+    assert lines[-1] == {"event": "test", **hist.test}
 
 
 def test_progress_output_plain_and_silent(digits, capsys):
@@ -333,3 +337,102 @@ def test_fit_argument_errors(digits):
         fit(_model(), 42, epochs=1, verbose=0)
     with pytest.raises(TypeError, match="split.train"):
         fit(_model(), load_digits(), epochs=1, verbose=0)
+
+
+# ------------------------------------------------------------------ honest evaluation
+def test_val_split_is_stratified_seeded_and_disjoint(digits):
+    from convolve.train import _holdout
+
+    train, _ = digits
+    keep, held = _holdout(train, None, 0.25, seed=3)
+    assert len(held) == round(0.25 * len(train)) and len(keep) + len(held) == len(train)
+    assert not set(keep.indices) & set(held.indices)
+    counts = np.bincount(train.y, minlength=10)
+    held_counts = np.bincount(train.y[held.indices], minlength=10)
+    assert np.all(np.abs(held_counts - 0.25 * counts) < 1)  # every class in proportion
+    again = _holdout((train.x, train.y), None, 0.25, seed=3)[1]
+    assert np.array_equal(again.indices, held.indices)
+    assert not np.array_equal(_holdout(train, None, 0.25, seed=4)[1].indices, held.indices)
+    assert _holdout(train, "v", 0.0, seed=0) == (train, "v")
+    with pytest.raises(ValueError, match="val_split must be"):
+        _holdout(train, None, 1.0, seed=0)
+    with pytest.raises(ValueError, match="not both"):
+        _holdout(train, digits[1], 0.1, seed=0)
+    with pytest.raises(TypeError, match="val_split needs"):
+        _holdout(DataLoader(train, batch_size=8), None, 0.1, seed=0)
+
+
+def _select(train, test, tmp_path, name):
+    """A run with checkpointing on val, early stopping and a final test evaluation."""
+    out = tmp_path / name
+    model = _model()
+    hist = fit(model, train, test=test, val_split=0.2, epochs=8, batch_size=32, seed=0,
+               verbose=0, optimizer=optim.Adam(model.parameters(), lr=3e-2),
+               callbacks=[ModelCheckpoint(out, restore_best=True),
+                          EarlyStopping(patience=2, min_delta=0.02)], log_path=out / "log")
+    return hist, cio.load_checkpoint(out / "best.safetensors"), _params(model)
+
+
+def test_poisoned_test_labels_change_nothing_but_the_test_numbers(digits, tmp_path):
+    """Model selection (best checkpoint, early stopping) sees only the held-out part of the
+    training data: scrambling every test label leaves all of it bit-identical."""
+    train, test = digits
+    poisoned = ArrayDataset(test.x, (test.y + 1 + np.arange(len(test)) % 9) % 10)
+    assert not np.any(poisoned.y == test.y)
+    clean_hist, clean_best, clean_model = _select(train, test, tmp_path, "clean")
+    bad_hist, bad_best, bad_model = _select(train, poisoned, tmp_path, "poisoned")
+    strip = [{k: v for k, v in e.items() if k != "seconds"} for e in clean_hist.epochs]
+    assert strip == [{k: v for k, v in e.items() if k != "seconds"} for e in bad_hist.epochs]
+    assert clean_hist.stop_reason == bad_hist.stop_reason
+    assert clean_best["epoch"] == bad_best["epoch"] == clean_hist.test["model_epoch"]
+    assert _same(dict(clean_best["model"]), dict(bad_best["model"]))
+    assert _same(clean_model, bad_model) and _same(clean_model, dict(clean_best["model"]))
+    # ... while the test numbers do see the poison, and are reported apart from val_*
+    assert clean_hist.test["test_accuracy"] > 0.5 > bad_hist.test["test_accuracy"]
+    assert clean_hist.sizes == {"train": 256, "val": 64, "test": len(test)}
+    best_val = min(e["val_loss"] for e in clean_hist.epochs)
+    assert clean_hist.epochs[clean_best["epoch"] - 1]["val_loss"] == best_val
+    assert clean_best["extra"]["sizes"] == clean_hist.sizes
+
+
+def test_test_data_is_evaluated_once_after_training(digits, monkeypatch):
+    import convolve.train as T
+
+    train, test = digits
+    seen = []
+    real = T.evaluate
+
+    def spy(model, data, **kw):
+        seen.append(data)
+        return real(model, data, **kw)
+
+    monkeypatch.setattr(T, "evaluate", spy)
+    model = _model()
+    hist = fit(model, train, test=test, val_split=0.1, epochs=3, seed=0, verbose=0)
+    assert sum(d is test for d in seen) == 1 and seen[-1] is test and len(seen) == 4
+    assert hist.test["model_epoch"] == 3
+    ref = real(model, test, batch_size=32)
+    assert hist.test["test_loss"] == ref["loss"] and hist.test["test_accuracy"] == ref["accuracy"]
+    assert json.loads(hist.to_json())["test"] == hist.test
+
+
+def test_nan_guard_message_names_epoch_step_and_parameter(digits):
+    train, _ = digits
+    model = _model()
+    first = dict(model.named_parameters())["1.weight"]
+    calls = {"n": 0}
+
+    def poisoned(out, y):  # the 3rd batch's loss is fine, but its gradient for 1.weight is not
+        calls["n"] += 1
+        loss = F.cross_entropy(out, y)
+        if calls["n"] == 3:
+            first.data[0, 0] = np.inf
+        return loss
+
+    with pytest.warns(RuntimeWarning) as rec, np.errstate(all="ignore"):
+        hist = fit(model, train, loss=poisoned, epochs=1, batch_size=32, seed=0, verbose=0)
+    msg = next(str(r.message) for r in rec if "non-finite loss" in str(r.message))
+    assert "epoch 1, batch 4 of 10 (optimizer step 4)" in msg, msg
+    assert "first non-finite gradient: 1.weight" in msg
+    assert "first non-finite parameter after the step: 1.weight" in msg
+    assert hist.stop_reason == msg

@@ -1,7 +1,8 @@
 """Training callbacks: early stopping, checkpoints, a NaN/Inf guard, progress display, JSON log.
 
 A callback overrides any of ``on_train_begin(state)``, ``on_epoch_begin(state)``,
-``on_batch_end(state, logs)``, ``on_epoch_end(state, logs)`` and ``on_train_end(state)``.
+``on_batch_end(state, logs)``, ``on_epoch_end(state, logs)``, ``on_train_end(state)`` and
+``on_test_end(state, logs)`` (after training, when ``fit`` was given test data).
 ``state`` is the :class:`convolve.train.TrainState` (model, optimizer, scheduler, loader,
 history, epoch...). Setting ``state.stop_training`` ends training after the current epoch;
 ``state.abort_epoch`` also skips the rest of the current one (and its epoch-end callbacks).
@@ -18,6 +19,8 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+
+from ._fileio import atomic_write, open_append
 
 __all__ = [
     "Callback",
@@ -44,6 +47,10 @@ class Callback:
 
     def on_train_end(self, state):
         pass
+
+    def on_test_end(self, state, logs: dict):
+        """After training, once: ``logs`` holds test_loss, test_accuracy, test_samples and
+        model_epoch (the epoch whose weights were tested)."""
 
 
 class _Monitor:
@@ -123,30 +130,43 @@ class EarlyStopping(Callback):
     def on_train_end(self, state):
         if self.restore_best and self.best_weights is not None:
             state.model.load_state_dict(self.best_weights)
+            state.model_epoch = self.best_epoch
 
 
 class ModelCheckpoint(Callback):
     """Save ``last.safetensors`` after every epoch and ``best.safetensors`` whenever
-    ``monitor`` improves, in ``directory`` (atomic writes; see :mod:`convolve.io`)."""
+    ``monitor`` improves, in ``directory`` (atomic, link-refusing writes; see
+    :mod:`convolve._fileio`). With ``restore_best`` the model ends training with the
+    weights of ``best.safetensors`` (e.g. to test the selected model once)."""
 
     def __init__(self, directory, save_best: bool = True, save_last: bool = True,
-                 monitor: str = "val_loss", mode: str = "auto"):
+                 monitor: str = "val_loss", mode: str = "auto", restore_best: bool = False):
         self.directory = Path(directory)
-        self.save_best, self.save_last = save_best, save_last
+        self.save_best, self.save_last, self.restore_best = save_best, save_last, restore_best
         self.tracker = _Monitor("ModelCheckpoint", monitor, mode, 0.0)
         self.last_path = self.directory / "last.safetensors"
         self.best_path = self.directory / "best.safetensors"
+        self.best_epoch = None
 
     def on_train_begin(self, state):
         if self.save_best:
             self.tracker.check_available(state)
-            self.tracker.replay(state)  # resumed: best.safetensors is the best so far
+            flags = self.tracker.replay(state)  # resumed: best.safetensors is the best so far
+            self.best_epoch = max((i + 1 for i, b in enumerate(flags) if b), default=None)
 
     def on_epoch_end(self, state, logs):
         if self.save_last:
             state.save(self.last_path)
         if self.save_best and self.tracker.improved(logs):
             state.save(self.best_path)
+            self.best_epoch = logs["epoch"]
+
+    def on_train_end(self, state):
+        if self.restore_best and self.save_best and self.best_epoch is not None:
+            from .io import load_checkpoint
+
+            state.model.load_state_dict(load_checkpoint(self.best_path)["model"])
+            state.model_epoch = self.best_epoch
 
 
 class NaNGuard(Callback):
@@ -165,32 +185,59 @@ class NaNGuard(Callback):
     def on_batch_end(self, state, logs):
         if math.isfinite(logs["loss"]):
             return
+        culprit = _non_finite(state.model)  # before the weights go back
         weights, opt_state = self._saved
         state.model.load_state_dict(weights)
         if opt_state is not None:
             state.optimizer.load_state_dict(opt_state)
         state.stop_training = state.abort_epoch = True
+        of = f" of {state.num_batches}" if state.num_batches else ""
+        step = f" (optimizer step {state.step})" if getattr(state, "step", None) else ""
         state.stop_reason = (f"non-finite loss ({logs['loss']}) at epoch {state.epoch + 1}, "
-                             f"batch {logs['batch'] + 1}: training stopped; the model holds its "
-                             f"weights from the end of epoch {state.epoch} (the last good "
-                             f"checkpoint is kept). Try a lower learning rate.")
+                             f"batch {logs['batch'] + 1}{of}{step}; {culprit}: training "
+                             f"stopped; the model holds its weights from the end of epoch "
+                             f"{state.epoch} (the last good checkpoint is kept). Try a lower "
+                             f"learning rate.")
         warnings.warn(state.stop_reason, RuntimeWarning, stacklevel=2)
 
 
+def _non_finite(model) -> str:
+    """Which gradient and which parameter (after the step) first hold a NaN or Inf."""
+    named = list(model.named_parameters()) if hasattr(model, "named_parameters") else []
+    grad = next((n for n, p in named if p.grad is not None
+                 and not np.isfinite(getattr(p.grad, "data", p.grad)).all()), None)
+    param = next((n for n, p in named if not np.isfinite(p.data).all()), None)
+    return (f"first non-finite gradient: {grad or 'none'}, first non-finite parameter "
+            f"after the step: {param or 'none'}")
+
+
 class JSONLogger(Callback):
-    """Append one JSON object per epoch to ``path`` (JSON lines); a fresh run truncates it."""
+    """Append one JSON object per epoch to ``path`` (JSON lines); a fresh run truncates it.
+
+    Besides the epoch lines (the History's dicts), a line ``{"event": "start"}`` (or
+    ``"resume"``) with the epoch and the split sizes opens each run, and a line
+    ``{"event": "test", ...}`` closes it when ``fit`` evaluated test data. The file is
+    never opened through a symbolic link, and a FIFO or device there is refused.
+    """
 
     def __init__(self, path, append: bool = False):
         self.path, self.append = Path(path), append
 
+    def _write(self, record: dict) -> None:
+        with open_append(self.path) as fh:
+            fh.write(json.dumps(record) + "\n")
+
     def on_train_begin(self, state):
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         if not (self.append or state.resumed):
-            self.path.write_text("")
+            atomic_write(self.path, b"")
+        self._write({"event": "resume" if state.resumed else "start", "epoch": state.epoch,
+                     "sizes": getattr(state, "sizes", None)})
 
     def on_epoch_end(self, state, logs):
-        with open(self.path, "a") as fh:
-            fh.write(json.dumps(logs) + "\n")
+        self._write(logs)
+
+    def on_test_end(self, state, logs):
+        self._write({"event": "test", **logs})
 
 
 def _fmt_metrics(logs: dict) -> str:
@@ -275,3 +322,8 @@ class ProgressBar(Callback):
             self._rich.stop()
         if state.stop_reason:
             print(state.stop_reason, file=self.stream)
+
+    def on_test_end(self, state, logs):
+        print(f"test ({logs['test_samples']} samples, evaluated once, weights of epoch "
+              f"{logs['model_epoch']}): loss {logs['test_loss']:.4f} acc "
+              f"{logs['test_accuracy']:.2%}", file=self.stream)

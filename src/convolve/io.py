@@ -4,14 +4,14 @@ A checkpoint holds the model's state dict (``model/<key>``), the optimizer's and
 state (nested dicts flattened to arrays plus a JSON skeleton), the epoch, the RNG states
 (``convolve.random`` and the data loader's), a JSON description of the architecture (so
 :func:`load_model` can rebuild the model) and free-form ``extra`` data. No pickle anywhere.
-Files are written atomically: a temporary file in the same directory, fsync, ``os.replace``.
+Files are written atomically and safely by :mod:`convolve._fileio` (temporary file in the
+same directory, fsync, ``os.replace``; symbolic links and special files are refused).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
+import re
 from collections import OrderedDict
 from pathlib import Path
 
@@ -20,6 +20,7 @@ import safetensors.numpy as st
 from safetensors import safe_open
 
 from . import random as _random
+from ._fileio import atomic_write
 from .tensor import Tensor
 
 __all__ = [
@@ -90,38 +91,13 @@ def _contiguous(a: np.ndarray) -> np.ndarray:
 def save_safetensors(path, arrays: dict, metadata: dict | None = None) -> Path:
     """Write ``arrays`` (+ string ``metadata``) to ``path`` atomically; return the path.
 
-    The data goes to a temporary file in the same directory, is fsynced, then
-    ``os.replace``-d over ``path``: a crash leaves either the old file or the new one.
+    Through :func:`convolve._fileio.atomic_write`: a temporary file in the same directory,
+    fsync, ``os.replace``, so a crash leaves either the old file or the new one; a symbolic
+    link or non-regular file at ``path`` is refused, not followed or replaced.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        st.save_file({k: _contiguous(np.asarray(v)) for k, v in arrays.items()}, tmp,
-                     metadata=metadata)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
-    return path
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # some platforms cannot open directories
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    data = st.save({k: _contiguous(np.asarray(v)) for k, v in arrays.items()},
+                   metadata=metadata)
+    return atomic_write(path, data)
 
 
 # ------------------------------------------------------------------------------- checkpoints
@@ -138,6 +114,8 @@ def save_checkpoint(path, model, optimizer=None, scheduler=None, epoch: int = 0,
     ``architecture`` defaults to ``model.spec`` (set by :func:`convolve.models.build_model`);
     ``extra`` is any JSON-able structure, which may contain arrays.
     """
+    if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
+        raise ValueError(f"save_checkpoint: epoch must be an int >= 0, received {epoch!r}")
     state = model.state_dict()
     arrays = {f"model/{key}": np.asarray(value) for key, value in state.items()}
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "epoch": str(int(epoch)),
@@ -177,6 +155,15 @@ def _read(path: Path):
     return arrays, meta
 
 
+def _epoch(path: Path, text) -> int:
+    """The stored epoch: decimal digits only (no sign, spaces or underscores), at most 12."""
+    if not isinstance(text, str) or not re.fullmatch(r"[0-9]{1,12}", text):
+        shown = text if not isinstance(text, str) or len(text) <= 40 else text[:40] + "..."
+        raise CheckpointError(f"load_checkpoint: {path} stores epoch {shown!r}; expected a "
+                              f"non-negative integer")
+    return int(text)
+
+
 def load_checkpoint(path) -> dict:
     """Read a checkpoint -> dict with keys model (OrderedDict of arrays), optimizer, scheduler,
     loader (state dicts or None), epoch, rng, architecture, extra, model_class, path.
@@ -187,7 +174,7 @@ def load_checkpoint(path) -> dict:
     path = Path(path)
     arrays, meta = _read(path)
     try:
-        out = {"path": str(path), "epoch": int(meta["epoch"]),
+        out = {"path": str(path), "epoch": _epoch(path, meta.get("epoch")),
                "model_class": meta.get("model_class"), "rng": json.loads(meta["rng"])}
         out["model"] = OrderedDict((k, arrays[f"model/{k}"])
                                    for k in json.loads(meta["model_keys"]))

@@ -6,8 +6,9 @@
 float32 input ``"input"`` of shape ``("N", *input_shape)`` with a dynamic batch dim and
 one output ``"output"``. ``export(model, input_shape, path)`` also writes it, atomically:
 the whole model is built and passes ``onnx.checker.check_model(full_check=True)`` in
-memory first, then goes to a temporary file in the target's directory that is
-``os.replace``-d over ``path``, so a failed export leaves ``path`` as it was.
+memory first, then goes through :func:`convolve._fileio.atomic_write` (a temporary file
+in the target's directory, ``os.replace``-d over ``path``), so a failed export leaves
+``path`` as it was and a symbolic link or special file at ``path`` is refused.
 
 The per-layer translations live in :mod:`convolve._onnx_layers`.
 
@@ -18,11 +19,11 @@ import and resolves to the top-level ``onnx`` package.
 from __future__ import annotations
 
 import numbers
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from ._fileio import atomic_write
 
 __all__ = ["MIN_OPSET", "ExportError", "export", "to_onnx"]
 
@@ -218,36 +219,13 @@ def to_onnx(model, input_shape, opset: int = 17, check: bool = True):
     return proto
 
 
-def _file_mode(path: Path) -> int:
-    """The existing file's permissions, else 0666 minus the umask."""
-    if path.exists():
-        return path.stat().st_mode & 0o777
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
 def export(model, input_shape, path, opset: int = 17) -> Path:
     """Write ``model`` as an ONNX file at ``path`` (see :func:`to_onnx`); returns the path.
 
     Nothing is written unless the whole model translates and passes the checker; the file
-    appears atomically (temporary file in the same directory, fsync, ``os.replace``).
+    appears atomically (temporary file in the same directory, fsync, ``os.replace``), by
+    :func:`convolve._fileio.atomic_write`: a symbolic link, FIFO, device or directory at
+    ``path`` is refused (:class:`convolve._fileio.UnsafeWriteError`) and left as it is.
     """
     data = to_onnx(model, input_shape, opset).SerializeToString()
-    path = Path(path)
-    if path.is_dir():
-        raise IsADirectoryError(f"export: {path} is a directory, expected an output file path")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, _file_mode(path))  # mkstemp's 0600 -> what a plain open() would give
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return atomic_write(path, data)

@@ -44,11 +44,15 @@ BATCH_SCHEDULERS = {"OneCycleLR", "CyclicLR"}
 
 
 class History:
-    """One dict per epoch: epoch, loss, accuracy, val_loss, val_accuracy, lr, seconds."""
+    """One dict per epoch: epoch, loss, accuracy, val_loss, val_accuracy, lr, seconds.
+
+    ``test`` is None, or the one evaluation of the test data after training (test_loss,
+    test_accuracy, test_samples, model_epoch); ``sizes`` the train/val/test sample counts.
+    """
 
     def __init__(self, epochs=None):
         self.epochs = [dict(e) for e in (epochs or [])]
-        self.stop_reason = None
+        self.stop_reason = self.test = self.sizes = None
 
     def append(self, logs: dict) -> None:
         self.epochs.append(dict(logs))
@@ -69,7 +73,8 @@ class History:
         return {k: self[k] for k in keys}
 
     def to_json(self) -> str:
-        return json.dumps({"epochs": self.epochs, "stop_reason": self.stop_reason})
+        return json.dumps({"epochs": self.epochs, "stop_reason": self.stop_reason,
+                           "sizes": self.sizes, "test": self.test})
 
     def __repr__(self) -> str:
         return f"History({len(self)} epochs, stop_reason={self.stop_reason!r})"
@@ -83,6 +88,9 @@ class TrainState:
             loader
         self.epochs, self.has_val, self.history, self.extra = epochs, has_val, history, extra
         self.epoch = 0            # epochs completed so far (= index of the current epoch)
+        self.step = 0             # optimizer steps so far
+        self.model_epoch = None   # set by a callback that restores an earlier epoch's weights
+        self.sizes = None         # {'train', 'val', 'test'}: sample counts (None if unknown)
         self.num_batches = len(loader) if hasattr(loader, "__len__") else None
         self.stop_training = self.abort_epoch = self.resumed = False
         self.stop_reason = None
@@ -175,6 +183,7 @@ def _train_batch(state, x, y, loss_fn, per_batch: bool, callbacks, b: int) -> No
     opt.zero_grad()
     loss.backward()
     opt.step()
+    state.step += 1
     if per_batch:
         state.scheduler.step()
     value = float(loss.item())
@@ -218,33 +227,44 @@ def _resume(state, path) -> None:
                                   state.loader if hasattr(state.loader, "load_state_dict")
                                   else None)
     state.epoch = ckpt["epoch"]
+    state.step = state.epoch * (state.num_batches or 0)
     extra = ckpt.get("extra") or {}
     state.history.epochs = [dict(e) for e in extra.get("history", [])]
     state.resumed = True
 
 
-def fit(model, train, val=None, *, loss=None, optimizer=None, epochs: int = 1,
-        batch_size: int = 32, scheduler=None, callbacks=(), verbose: int = 1, seed=None,
-        log_path=None, resume=None, shuffle: bool = True, extra=None) -> History:
+def fit(model, train, val=None, *, test=None, val_split: float = 0.0, loss=None,
+        optimizer=None, epochs: int = 1, batch_size: int = 32, scheduler=None, callbacks=(),
+        verbose: int = 1, seed=None, log_path=None, resume=None, shuffle: bool = True,
+        extra=None) -> History:
     """Train ``model`` on ``train`` for ``epochs`` epochs; return the :class:`History`.
 
-    train/val: DataLoaders, datasets or (x, y) arrays (datasets get a DataLoader with
-    ``batch_size``, shuffled with ``seed``). loss defaults to CrossEntropyLoss, optimizer to
-    Adam(lr=1e-3) (a name such as "sgd" also works). ``seed`` reseeds ``convolve.random``
-    (dropout) and the shuffling. A NaNGuard is always active. ``log_path`` appends one JSON
-    line per epoch. ``resume`` is a checkpoint path to continue from. ``extra`` (JSON-able)
-    is stored in every checkpoint, e.g. how the data was preprocessed.
+    train/val/test: DataLoaders, datasets or (x, y) arrays (datasets get a DataLoader with
+    ``batch_size``, shuffled with ``seed``). ``val`` is what model selection sees
+    (ModelCheckpoint, EarlyStopping, ReduceLROnPlateau): pass held-out data, or set
+    ``val_split`` (e.g. 0.1) to hold out that fraction of ``train`` (a dataset with a ``y``
+    array or (x, y) arrays), stratified by class and seeded with ``seed``. ``test`` is
+    evaluated once, after training and after the callbacks' ``on_train_end`` (so a restored
+    best model is the one tested), into ``History.test`` and the log; it never feeds back.
+    loss defaults to CrossEntropyLoss, optimizer to Adam(lr=1e-3) (a name such as "sgd" also
+    works). ``seed`` reseeds ``convolve.random`` (dropout) and the shuffling. A NaNGuard is
+    always active. ``log_path`` appends one JSON line per epoch. ``resume`` is a checkpoint
+    path to continue from. ``extra`` (JSON-able) is stored in every checkpoint.
     """
     if not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"fit: epochs must be an int >= 0, received {epochs!r}")
     if seed is not None:
         _random.manual_seed(seed)
+    train, val = _holdout(train, val, val_split, 0 if seed is None else seed)
     loader = _loader(train, batch_size, shuffle, seed)
     val_loader = None if val is None else _loader(val, batch_size, False, 0)
     optimizer = make_optimizer("adam" if optimizer is None else optimizer, model.parameters())
     loss_fn = loss if loss is not None else _default_loss()
     state = TrainState(model, optimizer, scheduler, loader, epochs, val is not None, History(),
                        dict(extra or {}))
+    state.sizes = state.history.sizes = {"train": _size(loader), "val": _size(val_loader),
+                                         "test": _size(test)}
+    state.extra.setdefault("sizes", state.sizes)
     callbacks = _callbacks(callbacks, verbose, log_path)
     if resume is not None:
         _resume(state, resume)
@@ -267,7 +287,51 @@ def fit(model, train, val=None, *, loss=None, optimizer=None, epochs: int = 1,
         state.history.stop_reason = state.stop_reason
         for cb in callbacks:
             cb.on_train_end(state)
+    if test is not None:
+        _test_once(state, test, loss_fn, batch_size, callbacks)
     return state.history
+
+
+def _holdout(train, val, val_split, seed: int):
+    """(train, val) with ``val_split`` of ``train`` held out (stratified) when asked."""
+    if isinstance(val_split, bool) or not isinstance(val_split, (int, float)) \
+            or not 0.0 <= val_split < 1.0:
+        raise ValueError(f"fit: val_split must be a float in [0, 1), received {val_split!r}")
+    if not val_split:
+        return train, val
+    if val is not None:
+        raise ValueError("fit: pass either val (held-out data) or val_split, not both")
+    from .data import ArrayDataset, Subset, stratified_split
+
+    if isinstance(train, tuple) and len(train) == 2:
+        train = ArrayDataset(*train)
+    y = getattr(train, "y", None)
+    if y is None or not hasattr(train, "__getitem__"):
+        raise TypeError(f"fit: val_split needs (x, y) arrays or a dataset with a y array, "
+                        f"received {type(train).__name__}; pass val=... instead")
+    keep, held = stratified_split(np.asarray(y), float(val_split), seed)
+    return Subset(train, np.sort(keep)), Subset(train, np.sort(held))
+
+
+def _size(data) -> int | None:
+    if data is None:
+        return None
+    if isinstance(data, tuple):
+        return len(data[0])
+    data = getattr(data, "dataset", data)
+    return len(data) if hasattr(data, "__len__") else None
+
+
+def _test_once(state, test, loss_fn, batch_size: int, callbacks) -> None:
+    """Evaluate the final (or restored best) model on the test data: one number, reported
+    apart from the validation metrics; nothing downstream selects on it."""
+    result = evaluate(state.model, test, loss=loss_fn, batch_size=batch_size)
+    epoch = state.model_epoch if state.model_epoch is not None else state.epoch
+    logs = {"test_loss": result["loss"], "test_accuracy": result["accuracy"],
+            "test_samples": state.sizes["test"], "model_epoch": epoch}
+    state.history.test = logs
+    for cb in callbacks:
+        cb.on_test_end(state, logs)
 
 
 def _callbacks(callbacks, verbose: int, log_path) -> list:

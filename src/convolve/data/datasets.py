@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import gzip
 import importlib.util
-import os
 import random
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .._fileio import atomic_write
 from .cifar import CIFAR10
 from .dataset import Split, stratified_split
 from .download import cache_dir
@@ -119,15 +118,7 @@ def _read_cache(path: Path) -> dict | None:
 
 
 def _write_cache(path: Path, arrays: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **{k: arrays[k] for k in _MNIST1D_KEYS})
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    atomic_write(path, writer=lambda fh: np.savez(fh, **{k: arrays[k] for k in _MNIST1D_KEYS}))
 
 
 def load_mnist1d(seed: int = 42, cache: bool = True, cache_root=None) -> Split:

@@ -1,16 +1,18 @@
 """Verified downloads and the on-disk cache directory.
 
-A file is fetched from each mirror in turn into a temporary file beside its destination,
-its SHA-256 is checked against the known value, and only then is it renamed into place
-(``os.replace``, atomic on one filesystem). A mismatching file is deleted.
+A file is fetched from each mirror in turn into a temporary file beside its destination
+(:func:`convolve._fileio.atomic_write`), its SHA-256 is checked against the known value,
+and only then is it renamed into place (``os.replace``, atomic on one filesystem). A
+mismatching file is deleted; a symbolic link or special file at the destination is refused.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from pathlib import Path
+
+from .._fileio import UnsafeWriteError, atomic_write
 
 __all__ = ["DownloadError", "cache_dir", "download_file", "sha256_file"]
 
@@ -36,21 +38,25 @@ def sha256_file(path) -> str:
     return digest.hexdigest()
 
 
-def _fetch(url: str, dest: Path, timeout: float) -> tuple[str, str]:
-    """Stream ``url`` into a temp file next to ``dest``; return (temp path, sha256)."""
+class _Mismatch(Exception):
+    """The downloaded bytes do not hash to the expected SHA-256 (nothing is stored)."""
+
+
+def _fetch(url: str, dest: Path, sha256: str, timeout: float) -> Path:
+    """Stream ``url`` into ``dest`` through :func:`convolve._fileio.atomic_write`, which
+    renames the temporary file into place only if the bytes hash to ``sha256``."""
     import urllib.request  # on first use: it pulls in http and email (20 ms of import time)
 
-    digest = hashlib.sha256()
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+    def stream(out) -> None:
+        digest = hashlib.sha256()
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
             while chunk := resp.read(_CHUNK):
                 digest.update(chunk)
                 out.write(chunk)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    return tmp, digest.hexdigest()
+        if digest.hexdigest() != sha256.lower():
+            raise _Mismatch(f"SHA-256 mismatch, expected {sha256}, received {digest.hexdigest()}")
+
+    return atomic_write(dest, writer=stream)
 
 
 def download_file(filename: str, mirrors, dest_dir, sha256: str, timeout: float = 60.0) -> Path:
@@ -66,15 +72,10 @@ def download_file(filename: str, mirrors, dest_dir, sha256: str, timeout: float 
     for mirror in mirrors:
         url = mirror.rstrip("/") + "/" + filename
         try:
-            tmp, got = _fetch(url, dest, timeout)
-        except (OSError, ValueError) as exc:  # urllib's URLError is an OSError
+            return _fetch(url, dest, sha256, timeout)
+        except UnsafeWriteError:
+            raise
+        except (OSError, ValueError, _Mismatch) as exc:  # urllib's URLError is an OSError
             failures.append(f"{url}: {exc}")
-            continue
-        if got != sha256.lower():
-            os.unlink(tmp)
-            failures.append(f"{url}: SHA-256 mismatch, expected {sha256}, received {got}")
-            continue
-        os.replace(tmp, dest)
-        return dest
     raise DownloadError(f"could not download {filename} into {dest_dir}:\n  "
                         + "\n  ".join(failures))

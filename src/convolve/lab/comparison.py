@@ -204,7 +204,7 @@ def write_report(result: dict, trained: dict, split, out: Path) -> dict:
     figs = _figures(result, trained, split)
     (out / "figures").mkdir(exist_ok=True)
     for name, png in figs.items():
-        (out / "figures" / f"{name}.png").write_bytes(png)
+        report.atomic_write(out / "figures" / f"{name}.png", png)
     files = {"json": str(out / "report.json"), "html": str(out / "report.html"),
              "figures": sorted(str(out / "figures" / f"{n}.png") for n in figs)}
     result["figures"] = sorted(figs)

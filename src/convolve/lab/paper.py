@@ -160,7 +160,7 @@ def _write(result: dict, trained: dict, split, out: Path) -> dict:
             "feature_maps": plots.feature_maps({"cnn": trained["cnn"]}, split.x_test[0])}
     (out / "figures").mkdir(exist_ok=True)
     for name, png in figs.items():
-        (out / "figures" / f"{name}.png").write_bytes(png)
+        report.atomic_write(out / "figures" / f"{name}.png", png)
     result["figures"] = sorted(figs)
     report.write_json(result, out / "report.json")
     report.write_html("convolve compare: MNIST-1D replication", paper_sections(result, figs),

@@ -1,4 +1,7 @@
-"""Writing results: report.json, a self-contained report.html, and the terminal table."""
+"""Writing results: report.json, a self-contained report.html, and the terminal table.
+
+Files go through :func:`convolve._fileio.atomic_write` (atomic, never through a link).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,8 @@ import math
 from pathlib import Path
 
 import numpy as np
+
+from .._fileio import atomic_write
 
 
 # ------------------------------------------------------------------- JSON
@@ -27,9 +32,7 @@ def _jsonable(obj):
 
 
 def write_json(result: dict, path) -> Path:
-    path = Path(path)
-    path.write_text(json.dumps(_jsonable(result), indent=2))
-    return path
+    return atomic_write(path, json.dumps(_jsonable(result), indent=2))
 
 
 # ------------------------------------------------------------------- HTML
@@ -86,9 +89,7 @@ def html_page(title: str, sections: list) -> str:
 
 
 def write_html(title: str, sections: list, path) -> Path:
-    path = Path(path)
-    path.write_text(html_page(title, sections), encoding="utf-8")
-    return path
+    return atomic_write(path, html_page(title, sections))
 
 
 # ------------------------------------------------------------ formatting
