@@ -39,17 +39,34 @@ def test_train_writes_checkpoints_and_logs(run_dir):
     assert ckpt["architecture"]["input_shape"] == [1, 8, 8]
     assert ckpt["extra"]["data"]["name"] == "digits" and ckpt["extra"]["cli"]["lr"] == 1e-3
     log = [json.loads(s) for s in (run_dir / "log.jsonl").read_text().splitlines()]
-    assert log == json.loads((run_dir / "history.json").read_text())["epochs"]
-    assert len(log) == 1 and ckpt["extra"]["cli"]["limit"] == 300
+    history = json.loads((run_dir / "history.json").read_text())
+    sizes = {"train": 270, "val": 30, "test": 300}  # --limit 300, --val-split 0.1
+    assert log[0] == {"event": "start", "epoch": 0, "sizes": sizes} == \
+        {"event": "start", "epoch": 0, "sizes": history["sizes"]}
+    assert log[1:-1] == history["epochs"] and len(log) == 3
+    assert log[-1] == {"event": "test", **history["test"]} and log[-1]["model_epoch"] == 1
+    assert ckpt["extra"]["cli"]["limit"] == 300 and ckpt["extra"]["cli"]["val_split"] == 0.1
+    assert ckpt["extra"]["split"] == {"val_split": 0.1, "seed": 0, **sizes}
+    assert os.stat(run_dir / "last.safetensors").st_mode & 0o777 == 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def test_eval_reproduces_the_logged_test_accuracy(run_dir, capsys):
     assert main(["eval", str(run_dir), "--json", "--limit", "300"]) == 0
     res = json.loads(capsys.readouterr().out)
-    logged = json.loads((run_dir / "log.jsonl").read_text())
+    log = [json.loads(s) for s in (run_dir / "log.jsonl").read_text().splitlines()]
     assert res["data"] == "digits" and res["samples"] == 300
-    assert res["accuracy"] == pytest.approx(logged["val_accuracy"])
-    assert res["loss"] == pytest.approx(logged["val_loss"], rel=1e-5)
+    assert res["accuracy"] == pytest.approx(log[-1]["test_accuracy"])
+    assert res["loss"] == pytest.approx(log[-1]["test_loss"], rel=1e-5)
+    assert main(["eval", str(run_dir), "--json", "--split", "val"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["samples"] == 30 and res["accuracy"] == pytest.approx(log[1]["val_accuracy"])
+    assert res["loss"] == pytest.approx(log[1]["val_loss"], rel=1e-5)
     assert main(["eval", str(run_dir / "last.safetensors"), "--split", "train"]) == 0
     assert "digits train (1438 samples): accuracy" in capsys.readouterr().out
     assert main(["eval", str(run_dir), "--split", "test", "--json"]) == 0

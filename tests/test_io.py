@@ -9,9 +9,8 @@ import pytest
 import safetensors.numpy as st
 
 import convolve as cv
-from convolve import _fileio
+from convolve import _fileio, models, optim
 from convolve import io as cio
-from convolve import models, optim
 
 
 def _model(seed=0):

@@ -162,7 +162,8 @@ class ModelCheckpoint(Callback):
             self.best_epoch = logs["epoch"]
 
     def on_train_end(self, state):
-        if self.restore_best and self.save_best and self.best_epoch is not None:
+        if self.restore_best and self.save_best and self.best_epoch is not None \
+                and self.best_path.is_file():
             from .io import load_checkpoint
 
             state.model.load_state_dict(load_checkpoint(self.best_path)["model"])

@@ -131,7 +131,20 @@ def _model_from(ckpt: dict):
 # ------------------------------------------------------------------------------------- train
 TRAIN_DEFAULTS = {"model": "lenet5", "config": None, "data": "mnist5k", "optimizer": "adam",
                   "lr": 1e-3, "batch_size": 64, "seed": 0, "scheduler": "none",
-                  "weight_decay": 0.0, "limit": None, "epochs": 10, "translate": 0}
+                  "weight_decay": 0.0, "limit": None, "epochs": 10, "translate": 0,
+                  "val_split": 0.1, "patience": None}
+
+
+def _positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (a usage error, exit 2, otherwise)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, received {text!r}") \
+            from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, received {value}")
+    return value
 
 
 @subcommand("train", "train a model on a dataset, writing checkpoints and a JSON-lines log")
@@ -156,93 +169,28 @@ def train_command(p):
     p.add_argument("--seed", type=int, help="seed for initialisation and shuffling (default 0)")
     p.add_argument("--patience", type=int, help="stop early after this many epochs without "
                                                 "a lower val_loss")
+    p.add_argument("--val-split", type=float,
+                   help="fraction of the training data held out (stratified, seeded) for "
+                        "choosing best.safetensors and early stopping (default 0.1); the test "
+                        "split is evaluated once, at the end. 0: no held-out data, selection "
+                        "then uses the training loss")
     p.add_argument("--out", help="run directory for checkpoints and logs "
                                  "(default runs/MODEL-DATA)")
-    p.add_argument("--resume", help="checkpoint or run directory to continue from (its "
-                                    "settings are reused; --epochs may extend a run without "
-                                    "a scheduler)")
-    p.add_argument("--limit", type=int, help="use only the first N train and test samples "
-                                             "(quick smoke runs)")
+    p.add_argument("--resume", help="checkpoint file, or run directory (its last.safetensors), "
+                                    "to continue from; its settings are reused: --epochs, --lr "
+                                    "and --patience may change, other differing settings are "
+                                    "refused")
+    p.add_argument("--limit", type=_positive_int, help="use only the first N train and test "
+                                                       "samples (quick smoke runs)")
     _threads_option(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     return _with_threads(_run_train)
 
 
-def _train_options(args, stored: dict) -> dict:
-    opts = {}
-    for key, default in TRAIN_DEFAULTS.items():
-        given = getattr(args, key)
-        opts[key] = given if given is not None else stored.get(key, default)
-    if args.model is not None and args.config is None:
-        opts["config"] = None
-    if opts["batch_size"] < 1 or opts["lr"] <= 0 or (opts["limit"] or 1) < 1:
-        raise CLIError("--batch-size, --lr and --limit must be positive")
-    if opts["epochs"] < 0 or opts["translate"] < 0:
-        raise CLIError("--epochs and --translate must be >= 0")
-    planned = stored.get("epochs", opts["epochs"])
-    if opts["scheduler"] != "none" and opts["epochs"] != planned:
-        raise CLIError(f"the {opts['scheduler']} schedule of this run was planned for {planned} "
-                       f"epochs; resume with --epochs {planned}")
-    return opts
-
-
-def _make_scheduler(name: str, optimizer, lr: float, epochs: int, steps: int):
-    from .optim import lr_scheduler as S
-
-    if name == "onecycle":
-        return S.OneCycleLR(optimizer, max_lr=lr, epochs=max(epochs, 1), steps_per_epoch=steps)
-    if name == "cosine":
-        return S.CosineAnnealingLR(optimizer, T_max=max(epochs, 1))
-    if name == "step":
-        return S.StepLR(optimizer, step_size=max(epochs // 3, 1), gamma=0.1)
-    return None
-
-
 def _run_train(args) -> int:
-    from . import random as crandom
-    from .callbacks import EarlyStopping, ModelCheckpoint
-    from .data import ArrayDataset, DataLoader
-    from .data.transforms import RandomTranslate
-    from .train import fit, make_optimizer
+    from ._train_run import run_train
 
-    ckpt = _checkpoint(args.resume) if args.resume else None
-    opts = _train_options(args, ((ckpt or {}).get("extra") or {}).get("cli", {}))
-    split = _load_split(opts["data"], opts["limit"])
-    crandom.manual_seed(opts["seed"])
-    if ckpt is not None:
-        model = _model_from(ckpt)
-    else:
-        model = _build(argparse.Namespace(**opts), split.x_train.shape[1:], split.num_classes)
-    shape = tuple(model.spec["input_shape"])
-    x_train = _fit_shape(split.x_train, shape, opts["data"])
-    x_test = _fit_shape(split.x_test, shape, opts["data"])
-    shift = opts["translate"]
-    augment = RandomTranslate(shift, spatial_dims=len(shape) - 1) if shift else None
-    loader = DataLoader(ArrayDataset(x_train, split.y_train), batch_size=opts["batch_size"],
-                        shuffle=True, seed=opts["seed"], transform=augment)
-    kw = {"weight_decay": opts["weight_decay"]} if opts["weight_decay"] else {}
-    optimizer = make_optimizer(opts["optimizer"], model.parameters(), lr=opts["lr"], **kw)
-    scheduler = _make_scheduler(opts["scheduler"], optimizer, opts["lr"], opts["epochs"],
-                                len(loader))
-    name = Path(opts["config"]).stem if opts["config"] else opts["model"]
-    out = Path(args.out) if args.out else (Path(ckpt["path"]).parent if ckpt
-                                           else Path("runs") / f"{name}-{opts['data']}")
-    callbacks = [ModelCheckpoint(out)]
-    if args.patience is not None:
-        callbacks.append(EarlyStopping(patience=args.patience))
-    extra = {"cli": opts, "data": {"name": opts["data"], "input_shape": list(shape),
-                                   "num_classes": split.num_classes,
-                                   "pixel_mean": float(x_train.mean())}}
-    history = fit(model, loader, (x_test, split.y_test), optimizer=optimizer,
-                  epochs=opts["epochs"], batch_size=opts["batch_size"], scheduler=scheduler,
-                  callbacks=callbacks, verbose=0 if args.quiet else 1, seed=opts["seed"],
-                  log_path=out / "log.jsonl", resume=ckpt["path"] if ckpt else None, extra=extra)
-    (out / "history.json").write_text(history.to_json())
-    if history.epochs:
-        last = history.epochs[-1]
-        print(f"done: {len(history)} epochs, test accuracy {last['val_accuracy']:.2%}, "
-              f"test loss {last['val_loss']:.4f}; checkpoints in {out}")
-    return 0 if history.stop_reason is None or "early stopping" in history.stop_reason else 1
+    return run_train(args)
 
 
 # -------------------------------------------------------------------------------------- eval
@@ -250,9 +198,13 @@ def _run_train(args) -> int:
 def eval_command(p):
     p.add_argument("checkpoint", help="checkpoint file or run directory (uses best, else last)")
     p.add_argument("--data", help="dataset name (default: the one it was trained on)")
-    p.add_argument("--split", choices=["test", "train"], default="test")
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--limit", type=int, help="use only the first N samples of the split")
+    p.add_argument("--split", choices=["test", "val", "train"], default="test",
+                   help="test (default); val: the training run's held-out part of the "
+                        "training data (as recorded in the checkpoint); train: the whole "
+                        "training split, val part included")
+    p.add_argument("--batch-size", type=_positive_int, default=256)
+    p.add_argument("--limit", type=_positive_int,
+                   help="use only the first N samples of the split")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     _threads_option(p)
     return _with_threads(_run_eval)
@@ -266,9 +218,14 @@ def _run_eval(args) -> int:
     name = args.data or ((ckpt["extra"] or {}).get("data") or {}).get("name")
     if not name:
         raise CLIError(f"{ckpt['path']} does not say which data it was trained on; pass --data")
-    split = _load_split(name, args.limit)
-    x, y = (split.x_test, split.y_test) if args.split == "test" else \
-        (split.x_train, split.y_train)
+    if args.split == "val":
+        from ._train_run import val_part
+
+        x, y = val_part(ckpt, name, args.limit)
+    else:
+        split = _load_split(name, args.limit)
+        x, y = (split.x_test, split.y_test) if args.split == "test" else \
+            (split.x_train, split.y_train)
     x = _fit_shape(x, tuple(model.spec["input_shape"]), name)
     result = evaluate(model, (x, y), batch_size=args.batch_size)
     result.update({"checkpoint": ckpt["path"], "data": name, "split": args.split,

@@ -1,0 +1,152 @@
+"""What ``convolve train`` runs: its settings, the held-out validation split, the run.
+
+The training data is split (stratified by class, seeded with ``--seed``) into the part that
+is trained on and a ``--val-split`` part (default 0.1) that alone drives model selection:
+``best.safetensors`` and early stopping follow ``val_loss``. The test split is evaluated
+once, after training, on the selected (best) weights, and reported apart: ``test_*`` in the
+last line of ``log.jsonl``, in ``history.json`` and in the final printed line. The split
+sizes go to the log's first line and into every checkpoint (``extra['split']``). With
+``--val-split 0`` nothing is held out and selection follows the training loss (a note says
+so). Resuming is described in :mod:`convolve._resume`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .cli import TRAIN_DEFAULTS, CLIError, _build, _fit_shape, _load_split, _model_from
+
+__all__ = ["run_train", "val_part"]
+
+
+def _train_options(args, ckpt) -> dict:
+    from ._resume import reconcile
+
+    if ckpt is not None:
+        opts = reconcile(args, (ckpt.get("extra") or {}).get("cli", {}), TRAIN_DEFAULTS)
+    else:
+        opts = {k: d if getattr(args, k) is None else getattr(args, k)
+                for k, d in TRAIN_DEFAULTS.items()}
+        if args.model is not None and args.config is None:
+            opts["config"] = None
+    if opts["batch_size"] < 1 or opts["lr"] <= 0:
+        raise CLIError("--batch-size and --lr must be positive")
+    if opts["epochs"] < 0 or opts["translate"] < 0 or (opts["patience"] or 0) < 0:
+        raise CLIError("--epochs, --translate and --patience must be >= 0")
+    if not 0.0 <= opts["val_split"] < 1.0:
+        raise CLIError(f"--val-split must be in [0, 1), received {opts['val_split']}")
+    planned = ((ckpt or {}).get("extra") or {}).get("cli", {}).get("epochs", opts["epochs"])
+    if opts["scheduler"] != "none" and opts["epochs"] != planned:
+        raise CLIError(f"the {opts['scheduler']} schedule of this run was planned for {planned} "
+                       f"epochs; resume with --epochs {planned}")
+    return opts
+
+
+def _holdout(x, y, opts: dict):
+    """(train, val) arrays: a stratified, seeded --val-split of the training data."""
+    from .data import stratified_split
+
+    if not opts["val_split"]:
+        return (x, y), None
+    keep, held = (np.sort(i) for i in stratified_split(y, opts["val_split"], opts["seed"]))
+    if len(keep) == 0 or len(held) == 0:
+        raise CLIError(f"--val-split {opts['val_split']} of {len(y)} training samples leaves "
+                       f"{len(keep)} to train on and {len(held)} to validate on")
+    return (x[keep], y[keep]), (x[held], y[held])
+
+
+def _make_scheduler(name: str, optimizer, lr: float, epochs: int, steps: int):
+    from .optim import lr_scheduler as S
+
+    if name == "onecycle":
+        return S.OneCycleLR(optimizer, max_lr=lr, epochs=max(epochs, 1), steps_per_epoch=steps)
+    if name == "cosine":
+        return S.CosineAnnealingLR(optimizer, T_max=max(epochs, 1))
+    if name == "step":
+        return S.StepLR(optimizer, step_size=max(epochs // 3, 1), gamma=0.1)
+    return None
+
+
+def run_train(args) -> int:
+    """Run `convolve train` (the options are described in :mod:`convolve.cli`)."""
+    from . import random as crandom
+    from ._fileio import atomic_write
+    from ._resume import SetLearningRate, resume_checkpoint
+    from .callbacks import EarlyStopping, ModelCheckpoint
+    from .data import ArrayDataset, DataLoader
+    from .data.transforms import RandomTranslate
+    from .train import fit, make_optimizer
+
+    ckpt = resume_checkpoint(args.resume, args.out) if args.resume else None
+    opts = _train_options(args, ckpt)
+    split = _load_split(opts["data"], opts["limit"])
+    crandom.manual_seed(opts["seed"])
+    if ckpt is not None:
+        model = _model_from(ckpt)
+    else:
+        model = _build(argparse.Namespace(**opts), split.x_train.shape[1:], split.num_classes)
+    shape = tuple(model.spec["input_shape"])
+    (x_train, y_train), val = _holdout(_fit_shape(split.x_train, shape, opts["data"]),
+                                       split.y_train, opts)
+    x_test = _fit_shape(split.x_test, shape, opts["data"])
+    shift = opts["translate"]
+    augment = RandomTranslate(shift, spatial_dims=len(shape) - 1) if shift else None
+    loader = DataLoader(ArrayDataset(x_train, y_train), batch_size=opts["batch_size"],
+                        shuffle=True, seed=opts["seed"], transform=augment)
+    kw = {"weight_decay": opts["weight_decay"]} if opts["weight_decay"] else {}
+    optimizer = make_optimizer(opts["optimizer"], model.parameters(), lr=opts["lr"], **kw)
+    scheduler = _make_scheduler(opts["scheduler"], optimizer, opts["lr"], opts["epochs"],
+                                len(loader))
+    name = Path(opts["config"]).stem if opts["config"] else opts["model"]
+    out = Path(args.out) if args.out else (Path(ckpt["path"]).parent if ckpt
+                                           else Path("runs") / f"{name}-{opts['data']}")
+    monitor = "val_loss" if val is not None else "loss"
+    if val is None:
+        print("convolve: note: --val-split 0: no held-out data; best.safetensors and early "
+              "stopping follow the training loss", file=sys.stderr)
+    callbacks = [ModelCheckpoint(out, monitor=monitor, restore_best=True)]
+    if opts["patience"] is not None:
+        callbacks.append(EarlyStopping(monitor=monitor, patience=opts["patience"]))
+    if ckpt is not None and args.lr is not None:
+        callbacks.append(SetLearningRate(opts["lr"]))
+    sizes = {"train": len(y_train), "val": 0 if val is None else len(val[1]),
+             "test": len(split.y_test)}
+    extra = {"cli": opts, "data": {"name": opts["data"], "input_shape": list(shape),
+                                   "num_classes": split.num_classes,
+                                   "pixel_mean": float(x_train.mean())},
+             "split": {"val_split": opts["val_split"], "seed": opts["seed"], **sizes}}
+    history = fit(model, loader, val, test=(x_test, split.y_test), optimizer=optimizer,
+                  epochs=opts["epochs"], batch_size=opts["batch_size"], scheduler=scheduler,
+                  callbacks=callbacks, verbose=0 if args.quiet else 1, seed=opts["seed"],
+                  log_path=out / "log.jsonl", resume=ckpt["path"] if ckpt else None, extra=extra)
+    atomic_write(out / "history.json", history.to_json())
+    print(_done_line(history, monitor, out))
+    return 0 if history.stop_reason is None or "early stopping" in history.stop_reason else 1
+
+
+def _done_line(history, monitor: str, out: Path) -> str:
+    """The final line: the selected epoch's validation numbers, then the one test result."""
+    test = history.test
+    chosen = next((e for e in history.epochs if e["epoch"] == test["model_epoch"]), None)
+    picked = "no epoch trained" if chosen is None else (
+        f"epoch {chosen['epoch']} chosen by {monitor}" + (
+            f": val_loss {chosen['val_loss']:.4f} val_acc {chosen['val_accuracy']:.2%}"
+            if chosen["val_loss"] is not None else f": loss {chosen['loss']:.4f}"))
+    return (f"done: {len(history)} epochs, {picked}; test (evaluated once): "
+            f"test_loss {test['test_loss']:.4f} test_acc {test['test_accuracy']:.2%}; "
+            f"checkpoints in {out}")
+
+
+def val_part(ckpt: dict, name: str, limit):
+    """The validation samples of the run that wrote ``ckpt``, rebuilt from its settings."""
+    opts = ((ckpt["extra"] or {}).get("cli") or {})
+    if not opts.get("val_split") or opts.get("data") != name:
+        raise CLIError(f"{ckpt['path']} records no held-out validation split of {name}; "
+                       f"use --split test or train")
+    split = _load_split(name, opts.get("limit"))
+    _, (x, y) = _holdout(split.x_train, split.y_train, opts)
+    return (x, y) if limit is None else (x[:limit], y[:limit])
