@@ -26,7 +26,8 @@ import secrets
 import stat
 from pathlib import Path
 
-__all__ = ["UnsafeWriteError", "atomic_write", "open_append", "remove_stale_temps"]
+__all__ = ["UnsafeWriteError", "atomic_write", "check_destination", "open_append",
+           "remove_stale_temps"]
 
 _KINDS = ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISDIR, "a directory"),
           (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
@@ -48,8 +49,9 @@ def _kind(mode: int) -> str | None:
     return None if stat.S_ISREG(mode) else "not a regular file"
 
 
-def _check_destination(path: Path) -> os.stat_result | None:
-    """lstat of the destination (None if absent); refuses links and non-regular files."""
+def check_destination(path) -> os.stat_result | None:
+    """lstat of the destination (None if absent); refuses links and non-regular files
+    (:class:`UnsafeWriteError`). Writers call it early to fail before expensive work."""
     try:
         st = os.lstat(path)
     except FileNotFoundError:
@@ -91,7 +93,7 @@ def atomic_write(path, data=None, *, writer=None) -> Path:
         raise TypeError("atomic_write: pass exactly one of data and writer")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    old = _check_destination(path)
+    old = check_destination(path)
     fd, tmp = _create_temp(path)
     try:
         if old is not None:
@@ -104,7 +106,7 @@ def atomic_write(path, data=None, *, writer=None) -> Path:
         os.fsync(fd)
         os.close(fd)
         fd = -1
-        _check_destination(path)  # still not a link / special file just before the rename
+        check_destination(path)  # still not a link / special file just before the rename
         os.replace(tmp, path)
     except BaseException:
         if fd >= 0:
@@ -141,7 +143,7 @@ def open_append(path):
     The check is race-free: O_NOFOLLOW, then fstat of the opened descriptor."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _check_destination(path)
+    check_destination(path)
     flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | _NOFOLLOW | _CLOEXEC | _NONBLOCK
     try:
         fd = os.open(path, flags, 0o666)

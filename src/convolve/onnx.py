@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._fileio import atomic_write
+from ._fileio import atomic_write, check_destination
 
 __all__ = ["MIN_OPSET", "ExportError", "export", "to_onnx"]
 
@@ -227,5 +227,6 @@ def export(model, input_shape, path, opset: int = 17) -> Path:
     :func:`convolve._fileio.atomic_write`: a symbolic link, FIFO, device or directory at
     ``path`` is refused (:class:`convolve._fileio.UnsafeWriteError`) and left as it is.
     """
+    check_destination(path)  # fail before translating, not after
     data = to_onnx(model, input_shape, opset).SerializeToString()
     return atomic_write(path, data)
