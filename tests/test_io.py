@@ -181,3 +181,27 @@ def test_file_is_plain_safetensors_without_pickle(tmp_path):
     assert {k for k in arrays if k.startswith("model/")} == \
         {f"model/{k}" for k in model.state_dict()}
     assert b"\x80\x04" not in path.read_bytes()[:16]  # not a pickle stream
+
+
+@pytest.mark.parametrize("bad", ["-3", "1_0", " 5", "+5", "abc", "1e3", "9" * 13, "", "٣"])
+def test_stored_epoch_is_validated_on_load(tmp_path, bad):
+    from safetensors import safe_open
+
+    model, _ = _trained()
+    path = cio.save_checkpoint(tmp_path / "c.safetensors", model, epoch=2)
+    arrays = st.load_file(path)
+    with safe_open(path, framework="numpy") as fh:
+        meta = fh.metadata()
+    cio.save_safetensors(path, arrays, dict(meta, epoch=bad))
+    with pytest.raises(cio.CheckpointError, match="expected a non-negative integer") as info:
+        cio.load_checkpoint(path)
+    assert str(path) in str(info.value) and "\n" not in str(info.value)
+    cio.save_safetensors(path, arrays, dict(meta, epoch="12"))
+    assert cio.load_checkpoint(path)["epoch"] == 12
+
+
+@pytest.mark.parametrize("epoch", [-1, True, 2.0, "3", None])
+def test_save_checkpoint_rejects_a_bad_epoch(tmp_path, epoch):
+    with pytest.raises(ValueError, match="epoch must be an int >= 0"):
+        cio.save_checkpoint(tmp_path / "c.safetensors", _model(), epoch=epoch)
+    assert list(tmp_path.iterdir()) == []
