@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -31,7 +32,7 @@ def _snapshot(folder) -> dict:
         for name in dirs + files:
             p = os.path.join(root, name)
             st = os.lstat(p)
-            data = open(p, "rb").read() if stat.S_ISREG(st.st_mode) else os.readlink(p) \
+            data = Path(p).read_bytes() if stat.S_ISREG(st.st_mode) else os.readlink(p) \
                 if stat.S_ISLNK(st.st_mode) else None
             out[os.path.relpath(p, folder)] = (stat.S_IFMT(st.st_mode), st.st_mode & 0o777, data)
     return out
