@@ -101,15 +101,16 @@ def test_make_optimizer_by_name():
 
 def test_resume_is_bit_identical(digits, tmp_path):
     """4 epochs straight == 2 epochs, checkpoint, fresh objects, resume to 4 (Adam + StepLR
-    + dropout + shuffling: every piece of state must come back)."""
+    + dropout + shuffling + a held-out val split: every piece of state must come back)."""
     train, val = digits
 
     def run(epochs, callbacks=(), resume=None, init_seed=0):
         model = _model(init_seed)
         opt = optim.Adam(model.parameters(), lr=1e-2)
         sched = lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
-        hist = fit(model, train, val, optimizer=opt, scheduler=sched, epochs=epochs,
-                   batch_size=32, seed=0, verbose=0, callbacks=callbacks, resume=resume)
+        hist = fit(model, train, test=val, val_split=0.25, optimizer=opt, scheduler=sched,
+                   epochs=epochs, batch_size=32, seed=0, verbose=0, callbacks=callbacks,
+                   resume=resume)
         return model, opt, hist
 
     straight, opt_a, hist_a = run(4)
@@ -122,6 +123,7 @@ def test_resume_is_bit_identical(digits, tmp_path):
     strip = [{k: v for k, v in e.items() if k != "seconds"} for e in hist_a.epochs]
     assert strip == [{k: v for k, v in e.items() if k != "seconds"} for e in hist_b.epochs]
     assert hist_b["lr"] == [1e-2, 5e-3, 2.5e-3, 1.25e-3]
+    assert hist_a.test == hist_b.test and hist_b.sizes == {"train": 240, "val": 80, "test": 128}
 
 
 def test_onecycle_steps_per_batch_others_per_epoch(digits):
