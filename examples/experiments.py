@@ -49,8 +49,8 @@ def run(name: str, cfg: dict, seed: int, verbose: int) -> dict:
     opt = Adam(model.parameters(), lr=cfg["lr"])
     sched = OneCycleLR(opt, max_lr=cfg["lr"], epochs=cfg["epochs"], steps_per_epoch=len(loader))
     t0 = time.perf_counter()
-    hist = fit(model, loader, (split.x_test, split.y_test), optimizer=opt, scheduler=sched,
-               epochs=cfg["epochs"], seed=seed, verbose=verbose)
+    hist = fit(model, loader, optimizer=opt, scheduler=sched, epochs=cfg["epochs"], seed=seed,
+               verbose=verbose)  # no validation data: nothing is selected; test once below
     seconds = time.perf_counter() - t0
     test = evaluate(model, (split.x_test, split.y_test))
     result = {"name": name, **cfg, "translate": shift, "seed": seed, "scheduler": "OneCycleLR (per batch)",
