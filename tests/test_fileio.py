@@ -112,6 +112,12 @@ def test_open_append_is_race_free_against_a_link(tmp_path, outside, monkeypatch)
         with open_append(regular) as fh:
             fh.write(line)
     assert regular.read_text() == "a\nb\n"
+    hard = tmp_path / "hard.jsonl"
+    os.link(outside / "precious.txt", hard)  # a hard link: appending would change the target
+    with pytest.raises(UnsafeWriteError, match="2 hard links"):
+        open_append(hard)
+    atomic_write(hard, b"replaced")  # a rename gives the name a new file; the target stays
+    assert (outside / "precious.txt").read_text() == "do not touch\n"
 
 
 def test_full_disk_removes_the_temp_file_and_keeps_the_old_file(tmp_path, monkeypatch):

@@ -5,7 +5,7 @@ figures, dataset caches and downloads) goes through :func:`atomic_write` or, for
 logs, :func:`open_append`. The rules:
 
 - The destination is never followed if it is a symbolic link, and never replaced if it is
-  not a regular file (a FIFO, a device, a socket, a directory): :class:`UnsafeWriteError`, a
+  not a regular file (appending also refuses a file with several hard links) (a FIFO, a device, a socket, a directory): :class:`UnsafeWriteError`, a
   one-line message naming the path, and the thing at the path is left as it was.
 - New files get the permissions a plain ``open(path, "w")`` gives (0666 minus the umask,
   so 0644 under the usual umask 022); replacing a regular file keeps that file's mode.
@@ -139,7 +139,8 @@ def _fsync_dir(directory: Path) -> None:
 
 def open_append(path):
     """``path`` opened for appending text (created if absent), without following a symbolic
-    link and refusing a FIFO, device or other non-regular file (:class:`UnsafeWriteError`).
+    link and refusing a FIFO, device or other non-regular file, or a file with more than one
+    hard link (appending would change the other name's file too): :class:`UnsafeWriteError`.
     The check is race-free: O_NOFOLLOW, then fstat of the opened descriptor."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -152,11 +153,13 @@ def open_append(path):
             raise UnsafeWriteError(f"refusing to write {path}: it is a symbolic link or not a "
                                    f"regular file") from None
         raise
-    kind = _kind(os.fstat(fd).st_mode)
+    st = os.fstat(fd)
+    kind = _kind(st.st_mode) or (f"a file with {st.st_nlink} hard links"
+                                 if st.st_nlink > 1 else None)
     if kind is not None:
         os.close(fd)
-        raise UnsafeWriteError(f"refusing to write {path}: it is {kind}, not a regular file "
-                               f"(remove it or choose another path)")
+        raise UnsafeWriteError(f"refusing to append to {path}: it is {kind}, not a plain "
+                               f"regular file (remove it or choose another path)")
     if _NONBLOCK:
         os.set_blocking(fd, True)
     return os.fdopen(fd, "a", encoding="utf-8")
