@@ -75,10 +75,7 @@ def run_train(args) -> int:
     """Run `convolve train` (the options are described in :mod:`convolve.cli`)."""
     from . import random as crandom
     from ._fileio import atomic_write
-    from ._resume import SetLearningRate, resume_checkpoint
-    from .callbacks import EarlyStopping, ModelCheckpoint
-    from .data import ArrayDataset, DataLoader
-    from .data.transforms import RandomTranslate
+    from ._resume import resume_checkpoint
     from .train import fit, make_optimizer
 
     ckpt = resume_checkpoint(args.resume, args.out) if args.resume else None
@@ -90,13 +87,7 @@ def run_train(args) -> int:
     else:
         model = _build(argparse.Namespace(**opts), split.x_train.shape[1:], split.num_classes)
     shape = tuple(model.spec["input_shape"])
-    (x_train, y_train), val = _holdout(_fit_shape(split.x_train, shape, opts["data"]),
-                                       split.y_train, opts)
-    x_test = _fit_shape(split.x_test, shape, opts["data"])
-    shift = opts["translate"]
-    augment = RandomTranslate(shift, spatial_dims=len(shape) - 1) if shift else None
-    loader = DataLoader(ArrayDataset(x_train, y_train), batch_size=opts["batch_size"],
-                        shuffle=True, seed=opts["seed"], transform=augment)
+    loader, val, test = _data(split, shape, opts)
     kw = {"weight_decay": opts["weight_decay"]} if opts["weight_decay"] else {}
     optimizer = make_optimizer(opts["optimizer"], model.parameters(), lr=opts["lr"], **kw)
     scheduler = _make_scheduler(opts["scheduler"], optimizer, opts["lr"], opts["epochs"],
@@ -105,27 +96,55 @@ def run_train(args) -> int:
     out = Path(args.out) if args.out else (Path(ckpt["path"]).parent if ckpt
                                            else Path("runs") / f"{name}-{opts['data']}")
     monitor = "val_loss" if val is not None else "loss"
-    if val is None:
+    history = fit(model, loader, val, test=test, optimizer=optimizer, epochs=opts["epochs"],
+                  batch_size=opts["batch_size"], scheduler=scheduler,
+                  callbacks=_callbacks(opts, out, monitor, ckpt is not None and args.lr),
+                  verbose=0 if args.quiet else 1, seed=opts["seed"], log_path=out / "log.jsonl",
+                  resume=ckpt["path"] if ckpt else None,
+                  extra=_extra(opts, shape, split, loader, val))
+    atomic_write(out / "history.json", history.to_json())
+    print(_done_line(history, monitor, out))
+    return 0 if history.stop_reason is None or "early stopping" in history.stop_reason else 1
+
+
+def _data(split, shape: tuple, opts: dict):
+    """(train loader, val arrays or None, test arrays) in the model's input shape."""
+    from .data import ArrayDataset, DataLoader
+    from .data.transforms import RandomTranslate
+
+    (x_train, y_train), val = _holdout(_fit_shape(split.x_train, shape, opts["data"]),
+                                       split.y_train, opts)
+    shift = opts["translate"]
+    augment = RandomTranslate(shift, spatial_dims=len(shape) - 1) if shift else None
+    loader = DataLoader(ArrayDataset(x_train, y_train), batch_size=opts["batch_size"],
+                        shuffle=True, seed=opts["seed"], transform=augment)
+    return loader, val, (_fit_shape(split.x_test, shape, opts["data"]), split.y_test)
+
+
+def _callbacks(opts: dict, out: Path, monitor: str, new_lr) -> list:
+    from ._resume import SetLearningRate
+    from .callbacks import EarlyStopping, ModelCheckpoint
+
+    if monitor == "loss":
         print("convolve: note: --val-split 0: no held-out data; best.safetensors and early "
               "stopping follow the training loss", file=sys.stderr)
     callbacks = [ModelCheckpoint(out, monitor=monitor, restore_best=True)]
     if opts["patience"] is not None:
         callbacks.append(EarlyStopping(monitor=monitor, patience=opts["patience"]))
-    if ckpt is not None and args.lr is not None:
+    if new_lr:  # resumed with --lr: set it on the restored optimizer
         callbacks.append(SetLearningRate(opts["lr"]))
-    sizes = {"train": len(y_train), "val": 0 if val is None else len(val[1]),
+    return callbacks
+
+
+def _extra(opts: dict, shape: tuple, split, loader, val) -> dict:
+    """What every checkpoint records: the settings used, the data and the split sizes."""
+    x_train = loader.dataset.x
+    sizes = {"train": len(x_train), "val": 0 if val is None else len(val[1]),
              "test": len(split.y_test)}
-    extra = {"cli": opts, "data": {"name": opts["data"], "input_shape": list(shape),
-                                   "num_classes": split.num_classes,
-                                   "pixel_mean": float(x_train.mean())},
-             "split": {"val_split": opts["val_split"], "seed": opts["seed"], **sizes}}
-    history = fit(model, loader, val, test=(x_test, split.y_test), optimizer=optimizer,
-                  epochs=opts["epochs"], batch_size=opts["batch_size"], scheduler=scheduler,
-                  callbacks=callbacks, verbose=0 if args.quiet else 1, seed=opts["seed"],
-                  log_path=out / "log.jsonl", resume=ckpt["path"] if ckpt else None, extra=extra)
-    atomic_write(out / "history.json", history.to_json())
-    print(_done_line(history, monitor, out))
-    return 0 if history.stop_reason is None or "early stopping" in history.stop_reason else 1
+    return {"cli": opts, "data": {"name": opts["data"], "input_shape": list(shape),
+                                  "num_classes": split.num_classes,
+                                  "pixel_mean": float(x_train.mean())},
+            "split": {"val_split": opts["val_split"], "seed": opts["seed"], **sizes}}
 
 
 def _done_line(history, monitor: str, out: Path) -> str:
