@@ -235,7 +235,7 @@ def test_kill_9_during_checkpoint_writes_keeps_a_loadable_checkpoint(tmp_path, o
         epoch = ckpt["epoch"]
         assert all(np.all(v == epoch) for v in ckpt["model"].values())
         assert path.stat().st_mode & 0o777 == 0o666 & ~_umask()
-    from convolve._resume import resume_checkpoint
+    from convolve._train_run import resume_checkpoint
 
     assert resume_checkpoint(run)["epoch"] == epoch  # what `convolve train --resume` loads
     assert sorted(p.name for p in run.iterdir()) == ["last.safetensors"]

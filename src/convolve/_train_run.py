@@ -7,7 +7,22 @@ once, after training, on the selected (best) weights, and reported apart: ``test
 last line of ``log.jsonl``, in ``history.json`` and in the final printed line. The split
 sizes go to the log's first line and into every checkpoint (``extra['split']``). With
 ``--val-split 0`` nothing is held out and selection follows the training loss (a note says
-so). Resuming is described in :mod:`convolve._resume`.
+so).
+
+Resuming (``--resume``): a run folder resumes from its ``last.safetensors`` (the latest epoch, never ``best``); a
+checkpoint file resumes from that file. Temporary files that a killed write left in the
+run folder are removed first. Every setting given together with ``--resume`` is either
+applied or refused with a one-line error, so the checkpoint only ever records what was
+really used:
+
+- applied: ``--epochs`` (total epochs; with a learning-rate schedule only the planned
+  number), ``--lr`` (set on the restored optimizer; refused with a schedule, which owns the
+  learning rate) and ``--patience`` (early stopping replays the run's history with it);
+  also ``--out``, ``--threads`` and ``-q``, which do not change the training;
+- refused when they differ from the run's: ``--model``, ``--config``, ``--data``,
+  ``--optimizer``, ``--weight-decay``, ``--scheduler``, ``--batch-size`` (it fixes the data
+  order and the schedule's steps), ``--seed``, ``--translate``, ``--limit`` and
+  ``--val-split`` (they fix the data, the validation split and the random streams).
 """
 
 from __future__ import annotations
@@ -18,14 +33,15 @@ from pathlib import Path
 
 import numpy as np
 
+from ._fileio import atomic_write, remove_stale_temps
+from .callbacks import Callback, EarlyStopping, ModelCheckpoint
 from .cli import TRAIN_DEFAULTS, CLIError, _build, _fit_shape, _load_split, _model_from
 
-__all__ = ["run_train", "val_part"]
+__all__ = ["APPLIED", "RUN_FILES", "ResumeError", "SetLearningRate", "reconcile",
+           "resume_checkpoint", "run_train", "val_part"]
 
 
 def _train_options(args, ckpt) -> dict:
-    from ._resume import reconcile
-
     if ckpt is not None:
         opts = reconcile(args, (ckpt.get("extra") or {}).get("cli", {}), TRAIN_DEFAULTS)
     else:
@@ -74,8 +90,6 @@ def _make_scheduler(name: str, optimizer, lr: float, epochs: int, steps: int):
 def run_train(args) -> int:
     """Run `convolve train` (the options are described in :mod:`convolve.cli`)."""
     from . import random as crandom
-    from ._fileio import atomic_write
-    from ._resume import resume_checkpoint
     from .train import fit, make_optimizer
 
     ckpt = resume_checkpoint(args.resume, args.out) if args.resume else None
@@ -122,9 +136,6 @@ def _data(split, shape: tuple, opts: dict):
 
 
 def _callbacks(opts: dict, out: Path, monitor: str, new_lr) -> list:
-    from ._resume import SetLearningRate
-    from .callbacks import EarlyStopping, ModelCheckpoint
-
     if monitor == "loss":
         print("convolve: note: --val-split 0: no held-out data; best.safetensors and early "
               "stopping follow the training loss", file=sys.stderr)
@@ -169,3 +180,78 @@ def val_part(ckpt: dict, name: str, limit):
     split = _load_split(name, opts.get("limit"))
     _, (x, y) = _holdout(split.x_train, split.y_train, opts)
     return (x, y) if limit is None else (x[:limit], y[:limit])
+
+
+# ------------------------------------------------------------------------------ resuming
+APPLIED = ("epochs", "lr", "patience")
+RUN_FILES = ("last.safetensors", "best.safetensors", "log.jsonl", "history.json")
+
+
+class ResumeError(ValueError):
+    """A setting given with --resume that the resumed run cannot honour."""
+
+
+def resume_checkpoint(path, out=None) -> dict:
+    """The checkpoint to resume: ``path`` itself, or a run folder's ``last.safetensors``.
+    Stale temporary files of the run's files are removed from its folder (and ``out``)."""
+    from .io import load_checkpoint
+
+    p = Path(path)
+    if p.is_dir():
+        p = p / "last.safetensors"
+    if not p.is_file():
+        raise FileNotFoundError(f"--resume: no checkpoint at {p} (a run folder resumes from "
+                                f"its last.safetensors)")
+    for folder in {p.parent, Path(out) if out else p.parent}:
+        remove_stale_temps(folder, RUN_FILES)
+    return load_checkpoint(p)
+
+
+def _flag(key: str) -> str:
+    return "--" + key.replace("_", "-")
+
+
+def _refuse(key: str, given, before) -> None:
+    raise ResumeError(f"{_flag(key)} {given} differs from the resumed run's {before}: a resumed "
+                      f"run keeps its {key.replace('_', ' ')} (start a new run to change it)")
+
+
+def reconcile(args, stored: dict, defaults: dict) -> dict:
+    """The resumed run's settings: the stored ones, with the applied settings of ``args``
+    (None = not given) and a ResumeError for any other setting that differs."""
+    if "val_split" not in stored:
+        raise ResumeError("--resume: this checkpoint predates the held-out validation split "
+                          "(its val_loss was measured on the test split); start a new run")
+    opts = {key: stored.get(key, default) for key, default in defaults.items()}
+    for key in defaults:
+        given = getattr(args, key, None)
+        if given is None or key in APPLIED:
+            continue
+        if key == "model" and opts["config"] is not None:
+            raise ResumeError(f"--model {given}: the resumed run was built from --config "
+                              f"{opts['config']}")
+        if key == "config" and opts["config"] is None:
+            raise ResumeError(f"--config {given}: the resumed run is the named model "
+                              f"{opts['model']}")
+        if given != opts[key]:
+            _refuse(key, given, opts[key])
+    if getattr(args, "lr", None) is not None and opts["scheduler"] != "none" \
+            and args.lr != opts["lr"]:
+        raise ResumeError(f"--lr {args.lr}: the resumed run's {opts['scheduler']} schedule sets "
+                          f"the learning rate; resume without --lr")
+    for key in APPLIED:
+        if getattr(args, key, None) is not None:
+            opts[key] = getattr(args, key)
+    return opts
+
+
+class SetLearningRate(Callback):
+    """Sets every parameter group's learning rate when training begins, i.e. after ``fit``
+    restored the optimizer from the checkpoint (which carries the old rate)."""
+
+    def __init__(self, lr: float):
+        self.lr = float(lr)
+
+    def on_train_begin(self, state):
+        for group in state.optimizer.param_groups:
+            group["lr"] = self.lr

@@ -268,12 +268,21 @@ def fit(model, train, val=None, *, test=None, val_split: float = 0.0, loss=None,
     callbacks = _callbacks(callbacks, verbose, log_path)
     if resume is not None:
         _resume(state, resume)
+    _train_loop(state, loss_fn, callbacks, val_loader, batch_size)
+    if test is not None:
+        _test_once(state, test, loss_fn, batch_size, callbacks)
+    return state.history
+
+
+def _train_loop(state, loss_fn, callbacks, val_loader, batch_size: int) -> None:
+    """The epochs from ``state.epoch`` to ``state.epochs``, with every callback hook."""
+    scheduler = state.scheduler
     per_batch = scheduler is not None and (type(scheduler).__name__ in BATCH_SCHEDULERS
                                            or getattr(scheduler, "step_per_batch", False))
     for cb in callbacks:
         cb.on_train_begin(state)
     try:
-        while state.epoch < epochs and not state.stop_training:
+        while state.epoch < state.epochs and not state.stop_training:
             logs = _run_epoch(state, loss_fn, per_batch, callbacks, val_loader, batch_size)
             if logs is None:
                 break
@@ -287,9 +296,6 @@ def fit(model, train, val=None, *, test=None, val_split: float = 0.0, loss=None,
         state.history.stop_reason = state.stop_reason
         for cb in callbacks:
             cb.on_train_end(state)
-    if test is not None:
-        _test_once(state, test, loss_fn, batch_size, callbacks)
-    return state.history
 
 
 def _holdout(train, val, val_split, seed: int):
