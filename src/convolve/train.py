@@ -5,6 +5,10 @@ with ``step_per_batch = True``) step after every optimizer step; ReduceLROnPlate
 after every epoch with the monitored value (val_loss when there is validation data, else
 loss); every other scheduler steps once per epoch, as in PyTorch's usual loop.
 
+Honest evaluation: ``val`` (or ``val_split``, a stratified, seeded hold-out of the training
+data) is the only data model selection sees; ``test`` is evaluated once after training and
+reported apart (``History.test``, the log's last line), so no test number can feed back.
+
 Resume: ``fit(..., resume=path)`` restores model, optimizer, scheduler, data-loader position,
 ``convolve.random`` state and the history from a checkpoint written by ``ModelCheckpoint``
 (or :meth:`TrainState.save`), then runs the remaining epochs: the result is bit-identical to
