@@ -116,7 +116,11 @@ def test_resume_is_bit_identical(digits, tmp_path):
     straight, opt_a, hist_a = run(4)
     run(2, callbacks=[ModelCheckpoint(tmp_path, save_best=False)])
     assert cio.load_checkpoint(tmp_path / "last.safetensors")["epoch"] == 2
-    resumed, opt_b, hist_b = run(4, resume=tmp_path / "last.safetensors", init_seed=99)
+    stale = tmp_path / ".last.safetensors.00112233aabb.tmp"  # from a killed write
+    stale.write_bytes(b"half a checkpoint")
+    resumed, opt_b, hist_b = run(4, resume=tmp_path / "last.safetensors", init_seed=99,
+                                 callbacks=[ModelCheckpoint(tmp_path, save_best=False)])
+    assert not stale.exists()
     assert _same(_params(straight), _params(resumed))
     for a, b in zip(opt_a.state.values(), opt_b.state.values()):
         assert all(np.array_equal(a[k], b[k]) for k in a)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._fileio import atomic_write, open_append
+from ._fileio import atomic_write, open_append, remove_stale_temps
 
 __all__ = [
     "Callback",
@@ -149,6 +149,8 @@ class ModelCheckpoint(Callback):
         self.best_epoch = None
 
     def on_train_begin(self, state):
+        if getattr(state, "resumed", False):  # what a write killed before the resume may have left
+            remove_stale_temps(self.directory, (self.last_path.name, self.best_path.name))
         if self.save_best:
             self.tracker.check_available(state)
             flags = self.tracker.replay(state)  # resumed: best.safetensors is the best so far
