@@ -127,6 +127,7 @@ def test_val_split_zero_says_selection_uses_the_training_loss(tmp_path, capsys):
     assert hist["sizes"] == {"train": 200, "val": None, "test": 200}
     assert hist["epochs"][0]["val_loss"] is None
     _error(capsys, BASE + ["--val-split", "1.5", "--out", str(tmp_path / "x")], "--val-split")
+    _error(capsys, ["eval", str(tmp_path), "--split", "val"], "records no held-out validation")
 
 
 def test_cli_selection_ignores_poisoned_test_labels(tmp_path, monkeypatch, capsys):
