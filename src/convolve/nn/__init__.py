@@ -10,6 +10,7 @@ from .linear import Flatten, Identity, Linear  # noqa: F401
 from .loss import *
 from .module import Module, ModuleList, Parameter, Sequential  # noqa: F401
 from .norm import *
+from .normalization import *
 from .pool import *
 
 # ``import convolve.nn.functional as F`` works as in PyTorch.
