@@ -3,7 +3,7 @@
 import sys as _sys
 
 from .. import functional
-from . import init  # noqa: F401
+from . import init, utils  # noqa: F401
 from .activation import *
 from .conv import *
 from .linear import Flatten, Identity, Linear  # noqa: F401
