@@ -293,3 +293,21 @@ def test_compose_lambda_and_reprs():
 def test_bad_input_names_the_argument(build, exc, words):
     with pytest.raises(exc, match=words):
         build()
+
+
+def test_to_pil_image_round_trips_and_truncates_like_torchvision(torch, rng):
+    img = _image(rng)
+    for arr in (img, img[:, :, :1], np.dstack([img, img[:, :, :1]]), img[:, :, :2]):
+        pic = T.ToPILImage()(T.ToTensor()(arr))
+        np.testing.assert_array_equal(np.asarray(pic).reshape(arr.shape), arr)
+    x = rng.uniform(0, 1, (3, 4, 5)).astype(np.float32)
+    expected = torch.from_numpy(x).mul(255).byte().numpy().transpose(1, 2, 0)
+    np.testing.assert_array_equal(np.asarray(TF.to_pil_image(cv.tensor(x))), expected)
+    f = TF.to_pil_image(cv.tensor(x[:1]), mode="F")
+    assert f.mode == "F"
+    np.testing.assert_array_equal(np.asarray(f), x[0])
+    assert TF.to_pil_image(img[:, :, 0]).mode == "L"
+    with pytest.raises(ValueError, match="cannot make a mode 'RGB'"):
+        TF.to_pil_image(img[:, :, :1], mode="RGB")
+    with pytest.raises(TypeError, match="Tensor or an ndarray"):
+        TF.to_pil_image([1])

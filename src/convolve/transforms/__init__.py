@@ -30,9 +30,10 @@ from .transforms import (
     RandomHorizontalFlip,
     RandomVerticalFlip,
     Resize,
+    ToPILImage,
     ToTensor,
 )
 
 __all__ = ["CenterCrop", "Compose", "InterpolationMode", "Lambda", "Normalize", "Pad",
-           "RandomCrop", "RandomHorizontalFlip", "RandomVerticalFlip", "Resize", "ToTensor",
-           "functional"]
+           "RandomCrop", "RandomHorizontalFlip", "RandomVerticalFlip", "Resize", "ToPILImage",
+           "ToTensor", "functional"]

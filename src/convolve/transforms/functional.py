@@ -1,6 +1,6 @@
 """The functions behind ``convolve.transforms``, named as in
-``torchvision.transforms.functional``: to_tensor, normalize, pad, crop, center_crop, hflip,
-vflip, resize.
+``torchvision.transforms.functional``: to_tensor, to_pil_image, normalize, pad, crop,
+center_crop, hflip, vflip, resize.
 
 Images come in three kinds and leave as the kind they came in: a convolve Tensor laid out
 (..., H, W) (e.g. C x H x W after ToTensor), an ndarray laid out H x W or H x W x C (a
@@ -19,7 +19,7 @@ from ..tensor import Tensor
 from ._resize import resample
 
 __all__ = ["InterpolationMode", "center_crop", "crop", "get_dimensions", "hflip", "normalize",
-           "pad", "resize", "to_tensor", "vflip"]
+           "pad", "resize", "to_pil_image", "to_tensor", "vflip"]
 
 
 class InterpolationMode(str, enum.Enum):
@@ -285,3 +285,38 @@ def resize(img, size, interpolation=InterpolationMode.BILINEAR, max_size=None,
     chw = img[None] if img.ndim == 2 else img.transpose(2, 0, 1)
     out = resample(chw, out_size, mode, bool(antialias))
     return np.ascontiguousarray(out[0] if img.ndim == 2 else out.transpose(1, 2, 0))
+
+
+_PIL_MODES = {(1, "u1"): "L", (1, "i4"): "I", (1, "f4"): "F", (2, "u1"): "LA",
+              (3, "u1"): "RGB", (4, "u1"): "RGBA"}
+
+
+def to_pil_image(pic, mode=None):
+    """C x H x W Tensor or H x W (x C) ndarray -> PIL image. Float Tensors are scaled by 255
+    and truncated to uint8 (unless mode='F'), as in torchvision; modes L, LA, RGB, RGBA
+    (uint8), I (int32) and F (float32) are provided."""
+    from PIL import Image
+
+    if isinstance(pic, Tensor):
+        if pic.ndim not in (2, 3):
+            raise ValueError(f"to_pil_image: pic should be 2 or 3 dimensional (C x H x W), "
+                             f"received shape {tuple(pic.shape)}")
+        arr = pic.data if pic.ndim == 3 else pic.data[None]
+        if arr.dtype.kind == "f" and mode != "F":
+            arr = (arr * arr.dtype.type(255)).astype(np.uint8)
+        arr = arr.transpose(1, 2, 0)
+    elif isinstance(pic, np.ndarray):
+        if pic.ndim not in (2, 3):
+            raise ValueError(f"to_pil_image: pic should be 2 or 3 dimensional (H x W x C), "
+                             f"received shape {pic.shape}")
+        arr = pic if pic.ndim == 3 else pic[:, :, None]
+    else:
+        raise TypeError(f"to_pil_image: pic should be a Tensor or an ndarray, received "
+                        f"{type(pic).__name__}")
+    key = (arr.shape[2], arr.dtype.str[1:])
+    natural = _PIL_MODES.get(key)
+    if natural is None or mode not in (None, natural):
+        raise ValueError(f"to_pil_image: cannot make a mode {mode or natural!r} image from "
+                         f"{arr.shape[2]} channel(s) of dtype {arr.dtype}; supported: "
+                         f"{sorted(set(_PIL_MODES.values()))}")
+    return Image.fromarray(np.ascontiguousarray(arr[:, :, 0] if arr.shape[2] == 1 else arr))

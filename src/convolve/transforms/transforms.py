@@ -1,5 +1,5 @@
 """torchvision-named transform classes for one image at a time (a dataset's ``transform=``):
-Compose, ToTensor, Normalize, Pad, RandomCrop, CenterCrop, RandomHorizontalFlip,
+Compose, ToTensor, ToPILImage, Normalize, Pad, RandomCrop, CenterCrop, RandomHorizontalFlip,
 RandomVerticalFlip, Resize, Lambda. Random draws come from convolve's global generator, so
 ``convolve.manual_seed`` makes them reproducible."""
 
@@ -12,7 +12,7 @@ from . import functional as F
 from .functional import InterpolationMode
 
 __all__ = ["CenterCrop", "Compose", "Lambda", "Normalize", "Pad", "RandomCrop",
-           "RandomHorizontalFlip", "RandomVerticalFlip", "Resize", "ToTensor"]
+           "RandomHorizontalFlip", "RandomVerticalFlip", "Resize", "ToPILImage", "ToTensor"]
 
 
 class Compose:
@@ -42,6 +42,19 @@ class ToTensor:
 
     def __repr__(self) -> str:
         return "ToTensor()"
+
+
+class ToPILImage:
+    """C x H x W Tensor or H x W (x C) ndarray -> PIL image (see functional.to_pil_image)."""
+
+    def __init__(self, mode=None):
+        self.mode = mode
+
+    def __call__(self, pic):
+        return F.to_pil_image(pic, self.mode)
+
+    def __repr__(self) -> str:
+        return "ToPILImage()" if self.mode is None else f"ToPILImage(mode={self.mode})"
 
 
 class Normalize:
