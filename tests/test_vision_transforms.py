@@ -152,13 +152,13 @@ RESIZE_CASES = [((7, 9), (4, 5)), ((7, 9), (14, 18)), ((12, 10), (5, 13)), ((5, 
                 ((16, 16), (3, 3)), ((6, 4), (9, 2))]
 
 
-@pytest.mark.parametrize(("mode", "antialias"), [("nearest", True), ("bilinear", False),
-                                                  ("bilinear", True)])
+@pytest.mark.parametrize(("mode", "antialias"), [("nearest", True), ("nearest-exact", True),
+                                                  ("bilinear", False), ("bilinear", True)])
 @pytest.mark.parametrize(("shape", "size"), RESIZE_CASES)
 def test_resize_matches_torch_interpolate(torch, rng, shape, size, mode, antialias):
     x = rng.standard_normal((3, *shape))
     out = T.Resize(size, T.InterpolationMode(mode), antialias=antialias)(cv.tensor(x))
-    kwargs = {} if mode == "nearest" else {"align_corners": False, "antialias": antialias}
+    kwargs = {"align_corners": False, "antialias": antialias} if mode == "bilinear" else {}
     expected = torch.nn.functional.interpolate(torch.from_numpy(x)[None], size=size,
                                                mode=mode, **kwargs)[0]
     np.testing.assert_allclose(out.data, expected.numpy(), rtol=RTOL, atol=ATOL)
@@ -185,6 +185,9 @@ def test_resize_shorter_edge_rule_max_size_and_uint8(torch, rng):
 
     pic = Image.fromarray(u8.transpose(1, 2, 0))
     assert T.Resize(10)(pic).size == (15, 10)  # PIL sizes are (w, h)
+    smooth = T.Resize((6, 8), T.InterpolationMode.LANCZOS)(pic)  # PIL's own filters
+    np.testing.assert_array_equal(np.asarray(smooth), np.asarray(
+        pic.resize((8, 6), Image.Resampling.LANCZOS)))
 
 
 # ---------------------------------------------------------------- random transforms
@@ -283,7 +286,9 @@ def test_compose_lambda_and_reprs():
     (lambda: T.RandomCrop(4, padding=(1, 2, 3)), ValueError, r"padding=\(1, 2, 3\)"),
     (lambda: T.RandomCrop(4, padding_mode="wrap"), ValueError, "padding_mode='wrap'"),
     (lambda: T.RandomHorizontalFlip(1.5), ValueError, "p=1.5"),
-    (lambda: T.Resize(8, "bicubic"), ValueError, "interpolation='bicubic'"),
+    (lambda: T.Resize(8, "cubic"), ValueError, "interpolation='cubic'"),
+    (lambda: T.Resize(8, T.InterpolationMode.BICUBIC)(np.zeros((4, 6))), ValueError,
+     "for PIL images only; use InterpolationMode.BILINEAR"),
     (lambda: T.Resize(8, max_size=8)(np.zeros((4, 6))), ValueError, "max_size=8"),
     (lambda: T.ToTensor()([1, 2]), TypeError, "PIL Image or an ndarray"),
     (lambda: T.ToTensor()(np.zeros(3)), ValueError, "2 or 3 dimensional"),
