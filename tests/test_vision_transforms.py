@@ -294,6 +294,8 @@ def test_compose_lambda_and_reprs():
     (lambda: T.ToTensor()(np.zeros(3)), ValueError, "2 or 3 dimensional"),
     (lambda: T.Pad(1, fill=(1, 2))(np.zeros((2, 2))), TypeError, "fill"),
     (lambda: TF.hflip("image"), TypeError, "PIL Image"),
+    (lambda: T.RandomResizedCrop(8, scale=(0.5, 0.1)), ValueError, r"scale=\(0.5, 0.1\)"),
+    (lambda: T.RandomResizedCrop(8, ratio=(0, 1)), ValueError, r"ratio=\(0, 1\)"),
 ])
 def test_bad_input_names_the_argument(build, exc, words):
     with pytest.raises(exc, match=words):
@@ -316,3 +318,32 @@ def test_to_pil_image_round_trips_and_truncates_like_torchvision(torch, rng):
         TF.to_pil_image(img[:, :, :1], mode="RGB")
     with pytest.raises(TypeError, match="Tensor or an ndarray"):
         TF.to_pil_image([1])
+
+
+def test_random_resized_crop_windows_follow_scale_and_ratio():
+    x = cv.tensor(np.random.default_rng(0).standard_normal((3, 40, 50)))
+    t = T.RandomResizedCrop(16, scale=(0.2, 0.6), ratio=(0.5, 2.0))
+    cv.manual_seed(4)
+    areas, ratios = [], []
+    for _ in range(400):
+        top, left, h, w = t.get_params(x, t.scale, t.ratio)
+        assert 0 <= top <= 40 - h and 0 <= left <= 50 - w
+        areas.append(h * w / 2000)
+        ratios.append(w / h)
+    # rounding h and w moves area and ratio a little past the drawn values
+    assert 0.2 * 0.85 < min(areas) and max(areas) < 0.6 * 1.15
+    assert 0.5 * 0.8 < min(ratios) and max(ratios) < 2.0 * 1.25
+    assert np.std(areas) > 0.05 and np.mean(np.log(ratios)) == pytest.approx(0, abs=0.15)
+    cv.manual_seed(4)
+    top, left, h, w = t.get_params(x, t.scale, t.ratio)
+    cv.manual_seed(4)
+    out = t(x)
+    expected = TF.resize(TF.crop(x, top, left, h, w), (16, 16))
+    np.testing.assert_array_equal(out.data, expected.data)
+    # no window of ratio >= 10 fits: the central fallback crop, as torchvision
+    h = round(50 / 10.0)  # full width, height from the smallest allowed ratio
+    assert T.RandomResizedCrop.get_params(x, (0.9, 1.0), (10.0, 20.0)) == ((40 - h) // 2, 0,
+                                                                            h, 50)
+    w = round(40 * 0.02)  # full height, width from the largest allowed ratio
+    assert T.RandomResizedCrop.get_params(x, (0.9, 1.0), (0.01, 0.02)) == (0, (50 - w) // 2,
+                                                                            40, w)

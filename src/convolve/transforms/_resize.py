@@ -1,6 +1,6 @@
 """Resampling of (..., H, W) arrays as ``torch.nn.functional.interpolate`` does it: nearest,
-nearest-exact, bilinear (align_corners=False) and antialiased bilinear, each as one weight matrix per axis
-applied by two matrix products (no loop over pixels)."""
+nearest-exact, bilinear (align_corners=False) and antialiased bilinear, each as one weight
+matrix per axis applied by two matrix products (no loop over pixels)."""
 
 from __future__ import annotations
 
