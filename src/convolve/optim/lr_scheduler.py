@@ -6,23 +6,22 @@ Usage: after each ``optimizer.step()`` call ``scheduler.step()``; the scheduler 
 
 from __future__ import annotations
 
+import bisect
 import copy
 import math
 import numbers
+import warnings
 from collections import Counter
 
 from .optimizer import Optimizer, check_bool, check_real
 
 __all__ = [
-    "CosineAnnealingLR",
-    "ExponentialLR",
-    "LRScheduler",
-    "MultiStepLR",
-    "OneCycleLR",
-    "StepLR",
+    "ConstantLR", "CosineAnnealingLR", "ExponentialLR", "LRScheduler", "LambdaLR", "LinearLR",
+    "MultiStepLR", "MultiplicativeLR", "OneCycleLR", "ReduceLROnPlateau", "SequentialLR", "StepLR",
 ]
 
 
+_EPOCH_DEPRECATED = "scheduler.step(epoch) is deprecated in PyTorch; call scheduler.step()"
 # Entries that are not scheduler state: ours, and a flag that PyTorch's state dicts carry.
 _NOT_STATE = {"optimizer", "_get_lr_called_within_step"}
 
@@ -57,6 +56,10 @@ class LRScheduler:
                     )
         self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
         self.last_epoch = last_epoch
+        self._initial_step()
+
+    def _initial_step(self) -> None:
+        """Step 0: set the first lrs (``get_lr()`` sees ``_is_initial``); resets _step_count."""
         self._step_count = 0
         self._is_initial = True
         try:
@@ -71,11 +74,18 @@ class LRScheduler:
         """The learning rates of the param groups after the last ``step()``."""
         return list(self._last_lr)
 
-    def step(self) -> None:
-        """Advance ``last_epoch`` by one and set every group's lr to ``get_lr()``."""
+    def step(self, epoch: int | None = None) -> None:
+        """Advance last_epoch by one (or, deprecated, jump to ``epoch``) and set the lrs."""
         self._step_count += 1
-        self.last_epoch += 1
-        values = self.get_lr()
+        if epoch is not None:
+            warnings.warn(_EPOCH_DEPRECATED, UserWarning, stacklevel=2)
+        self._update_lr(epoch)
+
+    def _update_lr(self, epoch: int | None = None) -> None:
+        """Next epoch's lrs from ``get_lr()``, or jump to ``epoch`` (closed form if any)."""
+        self.last_epoch = self.last_epoch + 1 if epoch is None else epoch
+        closed_form = None if epoch is None else getattr(self, "_get_closed_form_lr", None)
+        values = closed_form() if closed_form else self.get_lr()
         for group, lr in zip(self.optimizer.param_groups, values):
             group["lr"] = lr
         self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
@@ -120,6 +130,9 @@ class StepLR(LRScheduler):
             return self._group_lrs()
         return [lr * self.gamma for lr in self._group_lrs()]
 
+    def _get_closed_form_lr(self) -> list:
+        return [base * self.gamma ** (self.last_epoch // self.step_size) for base in self.base_lrs]
+
 
 class MultiStepLR(LRScheduler):
     """Multiply the lr by gamma at each milestone epoch (by gamma^k for a milestone given k times)."""
@@ -143,6 +156,10 @@ class MultiStepLR(LRScheduler):
             return self._group_lrs()
         factor = self.gamma ** self.milestones[self.last_epoch]
         return [lr * factor for lr in self._group_lrs()]
+
+    def _get_closed_form_lr(self) -> list:
+        k = bisect.bisect_right(sorted(self.milestones.elements()), self.last_epoch)
+        return [base * self.gamma**k for base in self.base_lrs]
 
     def state_dict(self) -> dict:
         state = super().state_dict()
@@ -176,6 +193,9 @@ class ExponentialLR(LRScheduler):
         if self._is_initial:
             return self._group_lrs()
         return [lr * self.gamma for lr in self._group_lrs()]
+
+    def _get_closed_form_lr(self) -> list:
+        return [base * self.gamma**self.last_epoch for base in self.base_lrs]
 
 
 class CosineAnnealingLR(LRScheduler):
@@ -212,6 +232,10 @@ class CosineAnnealingLR(LRScheduler):
             ]
         ratio = (1 + math.cos(math.pi * e / t)) / (1 + math.cos(math.pi * (e - 1) / t))
         return [ratio * (lr - eta_min) + eta_min for lr in self._group_lrs()]
+
+    def _get_closed_form_lr(self) -> list:
+        cos = 1 + math.cos(math.pi * self.last_epoch / self.T_max)
+        return [self.eta_min + (base - self.eta_min) * cos / 2 for base in self.base_lrs]
 
 
 def _per_group(owner: str, arg: str, optimizer, value) -> list:
@@ -367,3 +391,10 @@ class OneCycleLR(LRScheduler):
                     break
                 start = end
         return lrs
+
+
+
+# Imported last: these subclass LRScheduler above.
+from ._schedulers import (  # noqa: I001
+    ConstantLR, LambdaLR, LinearLR, MultiplicativeLR, ReduceLROnPlateau, SequentialLR,
+)
