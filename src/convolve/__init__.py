@@ -7,6 +7,7 @@ from .random import get_rng_state, manual_seed, set_rng_state  # noqa: F401
 from .random import Generator  # noqa: F401 - torch.Generator
 from . import data, functional, nn, optim  # noqa: F401
 from . import utils  # noqa: F401 - convolve.utils.data: torch.utils.data's names
+from .serialization import load, save  # noqa: F401 - torch.save/torch.load, no pickle
 from .summary import summary  # noqa: F401 - convolve.summary(model, input_shape)
 from ._memory import tune_allocator
 
