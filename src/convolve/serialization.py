@@ -203,8 +203,8 @@ def _load_safetensors(data: bytes, where: str):
         arrays = st.load(data)
     except Exception as err:  # noqa: BLE001 - safetensors raises its own error types
         raise UnsafeFileError(f"{where}: damaged safetensors file ({err})") from None
-    if meta.get("format") != FORMAT:  # any other safetensors file: its tensors by name
-        return OrderedDict((k, Tensor(v, dtype=v.dtype)) for k, v in arrays.items())
+    if meta.get("format") != FORMAT:  # any other safetensors file: its tensors by name, sorted
+        return OrderedDict((k, Tensor(arrays[k], dtype=arrays[k].dtype)) for k in sorted(arrays))
     if meta.get("format_version") != FORMAT_VERSION:
         raise UnsafeFileError(f"{where}: convolve.save format version "
                               f"{meta.get('format_version')!r}, this convolve reads "
