@@ -2,6 +2,10 @@
 
 # ruff: noqa: I001 - order matters: tensor first, because the op modules import it.
 from .tensor import Tensor, tensor  # noqa: F401
+from .dtypes import (  # noqa: F401 - PyTorch's dtype names (NumPy dtypes)
+    bool, double, float, float16, float32, float64, half, int, int8, int16, int32, int64, long,
+    short, uint8,
+)
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401
 from .random import get_rng_state, manual_seed, set_rng_state  # noqa: F401
 from .random import Generator  # noqa: F401 - torch.Generator
