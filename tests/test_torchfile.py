@@ -220,3 +220,39 @@ def test_a_honest_handmade_archive_loads(torch, tmp_path):
     _zip_archive(tmp_path / "ok.pt", _tensor_pickle(torch, 2, (2,), (1,)),
                  {"0": np.array([1.5, -2.0], np.float32).tobytes()})
     np.testing.assert_array_equal(convolve.load(tmp_path / "ok.pt")["w"].data, [1.5, -2.0])
+
+
+@pytest.mark.parametrize("make_opt", ["Adam", "SGD"])
+def test_torch_checkpoint_resumes_on_torchs_trajectory(torch, tmp_path, make_opt):
+    """Model + optimizer state saved by torch mid-run, resumed in convolve (float64): the
+    next steps equal torch's own continuation."""
+    torch.manual_seed(0)
+    options = {"Adam": {"lr": 0.1}, "SGD": {"lr": 0.1, "momentum": 0.9}}[make_opt]
+    net = torch.nn.Linear(3, 2).double()
+    opt = getattr(torch.optim, make_opt)(net.parameters(), **options)
+    xs = [torch.randn(4, 3, dtype=torch.float64) for _ in range(4)]
+
+    def torch_step(x):
+        opt.zero_grad()
+        (net(x) * net(x)).sum().backward()
+        opt.step()
+
+    for x in xs[:2]:
+        torch_step(x)
+    torch.save({"net": net.state_dict(), "optimizer": opt.state_dict(), "epoch": 2},
+               tmp_path / "ckpt.pth")
+    for x in xs[2:]:
+        torch_step(x)
+    ckpt = convolve.load(tmp_path / "ckpt.pth")
+    model = from_torch(torch.nn.Linear(3, 2).double())
+    model.load_state_dict(ckpt["net"])
+    ours = getattr(convolve.optim, make_opt)(model.parameters(), **options)
+    ours.load_state_dict(ckpt["optimizer"])
+    for x in xs[ckpt["epoch"]:]:
+        ours.zero_grad()
+        y = model(convolve.Tensor(x.numpy()))
+        (y * y).sum().backward()
+        ours.step()
+    for name, value in net.state_dict().items():
+        np.testing.assert_allclose(model.state_dict()[name], value.numpy(), rtol=1e-9,
+                                   atol=1e-12, err_msg=name)
