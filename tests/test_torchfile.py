@@ -33,7 +33,8 @@ def _same(ours, theirs, torch, path="obj"):
         for k in theirs:
             _same(ours[k], theirs[k], torch, f"{path}[{k!r}]")
     elif isinstance(theirs, (list, tuple)):
-        assert type(ours) is type(theirs) and len(ours) == len(theirs), path
+        kind = tuple if isinstance(theirs, torch.Size) else type(theirs)  # Size -> tuple
+        assert type(ours) is kind and len(ours) == len(theirs), path
         for i, (a, b) in enumerate(zip(ours, theirs)):
             _same(a, b, torch, f"{path}[{i}]")
     else:
@@ -68,7 +69,8 @@ def test_checkpoint_saved_by_torch_loads_equal(torch, tmp_path, mode):
                 torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.int8,
                 torch.int16, torch.int32, torch.int64, torch.uint8, torch.bool)},
             "scalar": torch.tensor(2.5), "empty": torch.zeros(0, 3),
-            "leaf": torch.ones(2, requires_grad=True)}
+            "leaf": torch.ones(2, requires_grad=True), "shape": torch.Size([3, 4]),
+            "raw": b"\x00\xffbytes", "labels": {3, 1}}
     torch.save(ckpt, tmp_path / "ck.pth", **SAVE_MODES[mode])
     # torch's own weights_only reader lacks protocol 4's FRAME; this file is our own
     theirs = torch.load(tmp_path / "ck.pth", weights_only=mode != "protocol4")

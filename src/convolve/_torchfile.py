@@ -111,6 +111,27 @@ def _ordered_dict(*args):
     return OrderedDict(*args)
 
 
+def _size(dims=()):
+    if not isinstance(dims, (tuple, list)) or not all(
+            isinstance(d, int) and not isinstance(d, bool) for d in dims):
+        raise UnsafeFileError("torch.Size: expected a tuple of ints")
+    return tuple(dims)
+
+
+def _set(items=()):
+    try:
+        return set(items) if isinstance(items, (list, tuple)) else None
+    except TypeError:
+        raise UnsafeFileError("set: unhashable items") from None
+
+
+def _bytes(text, encoding="latin1"):
+    """Protocol 2 writes bytes as ``_codecs.encode(text, 'latin1')``."""
+    if not isinstance(text, str) or encoding != "latin1":
+        raise UnsafeFileError("_codecs.encode: expected (str, 'latin1')")
+    return text.encode("latin1")
+
+
 def _rules(where: str):
     """find_class and build for the interpreter, refusing everything not listed."""
     allowed = {
@@ -119,6 +140,8 @@ def _rules(where: str):
         "torch._utils._rebuild_parameter": _make_parameter(where),
         "torch._utils._rebuild_parameter_with_state": _make_parameter(where),
         "collections.OrderedDict": _ordered_dict,
+        "torch.Size": _size, "builtins.set": _set, "__builtin__.set": _set,
+        "_codecs.encode": _bytes,
     }
 
     def find_class(module: str, name: str):
