@@ -1,7 +1,7 @@
 """A pickle-opcode interpreter that executes no code, for reading PyTorch checkpoints.
 
 It understands the opcodes ``torch.save`` writes for state dicts (protocols 2 to 5: numbers,
-strings, bytes, tuples, lists, dicts, the memo, GLOBAL, REDUCE, BUILD and persistent ids)
+strings, bytes, tuples, lists, dicts, sets, the memo, GLOBAL, REDUCE, BUILD and persistent ids)
 and nothing else. It never imports a module or calls a function named by the file:
 ``find_class(module, name)`` (given by the caller) maps a global to one of the caller's
 own stand-ins or raises, and REDUCE calls only stand-ins of type :class:`Allowed`.
@@ -169,6 +169,14 @@ def _appends(m):
     m.top(list, "APPENDS").extend(items)
 
 
+def _additems(m):
+    items = m.pop_mark()
+    try:
+        m.top(set, "ADDITEMS").update(items)
+    except TypeError:
+        m.fail("corrupt pickle: unhashable set item")
+
+
 def _dict(m):
     items = m.pop_mark()
     m.stack.append({})
@@ -215,6 +223,8 @@ _DISPATCH = {
     ord("a"): _append,
     ord("e"): _appends,
     ord("}"): lambda m: m.stack.append({}),
+    0x8F: lambda m: m.stack.append(set()),                       # EMPTY_SET
+    0x90: _additems,                                             # ADDITEMS
     ord("d"): _dict,
     ord("s"): lambda m: m.set_items([m.pop(), m.pop()][::-1]),   # SETITEM
     ord("u"): lambda m: m.set_items(m.pop_mark()),               # SETITEMS
