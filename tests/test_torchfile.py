@@ -268,3 +268,28 @@ def test_big_endian_archive_is_byteswapped(torch, tmp_path):
         zf.writestr("archive/data/0", np.array([1.5, -2.0], ">f4").tobytes())
     w = convolve.load(tmp_path / "be.pt")["w"]
     assert w.dtype == np.float32 and w.data.tolist() == [1.5, -2.0]
+
+
+def test_mutated_pickles_only_ever_raise_unsafe_file_error(torch, tmp_path):
+    """Seeded fuzzing: random byte edits of a real data.pkl either load or raise the one
+    documented error type, never another exception."""
+    net, opt = _trained(torch)
+    torch.save({"net": net.state_dict(), "opt": opt.state_dict(), "e": 1}, tmp_path / "ok.pt")
+    with zipfile.ZipFile(tmp_path / "ok.pt") as zf:
+        entries = {n.split("/", 1)[1]: zf.read(n) for n in zf.namelist()}
+    pkl = entries.pop("data.pkl")
+    storages = {k[len("data/"):]: v for k, v in entries.items() if k.startswith("data/")}
+    rng = np.random.default_rng(0)
+    outcomes = {"loaded": 0, "refused": 0}
+    for _ in range(150):
+        mutated = bytearray(pkl)
+        for pos in rng.integers(0, len(pkl), rng.integers(1, 4)):
+            mutated[pos] = rng.integers(0, 256)
+        _zip_archive(tmp_path / "m.pt", bytes(mutated), storages)
+        try:
+            convolve.load(tmp_path / "m.pt")
+            outcomes["loaded"] += 1
+        except UnsafeFileError as err:
+            assert "\n" not in str(err)
+            outcomes["refused"] += 1
+    assert outcomes["refused"] > 0

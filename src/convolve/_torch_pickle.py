@@ -67,7 +67,10 @@ class _Machine:
         end = bytes(self.data[self.pos:self.pos + _MAX_LINE]).find(b"\n")
         if end < 0:
             self.fail("unterminated or over-long GLOBAL line")
-        return self.read(end + 1)[:-1].decode("utf-8", "strict")
+        try:
+            return self.read(end + 1)[:-1].decode("utf-8", "strict")
+        except UnicodeDecodeError:
+            return self.fail("corrupt pickle: a GLOBAL line that is not UTF-8")
 
     def pop(self):
         if not self.stack or self.stack[-1] is _MARK:
@@ -146,7 +149,12 @@ class _Machine:
             self.fail(f"REDUCE of {type(fn).__name__}, which is not an allowed callable")
         if not isinstance(args, tuple):
             self.fail(f"corrupt pickle: REDUCE arguments for {fn.name} are not a tuple")
-        self.stack.append(fn.fn(*args))
+        try:
+            self.stack.append(fn.fn(*args))
+        except UnsafeFileError:
+            raise
+        except (TypeError, ValueError) as err:  # wrong arguments from a damaged file
+            self.fail(f"corrupt pickle: bad arguments for {fn.name} ({err})")
 
 
 _STOP = object()
