@@ -69,6 +69,46 @@ class Concat(Function):
         return tuple(np.split(g, ctx.bounds, axis=ctx.axis))
 
 
+class Clone(Function):
+    @staticmethod
+    def forward(ctx, a):
+        return a.copy()
+
+    @staticmethod
+    def backward(ctx, g):
+        return g
+
+
+def clone(x):
+    """A copy that stays in the graph (gradients flow back to ``x``)."""
+    return Clone.apply(x)
+
+
+def _dim(op: str, dim, rank: int) -> int:
+    if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool) \
+            or not -rank <= dim < rank:
+        raise IndexError(f"{op}: dim {dim!r} is out of range [{-rank}, {rank - 1}]")
+    return int(dim) % rank
+
+
+def unsqueeze(x, dim: int):
+    """Insert a dim of size 1 at ``dim`` (in [-x.ndim - 1, x.ndim])."""
+    d = _dim("unsqueeze", dim, x.ndim + 1)
+    return Reshape.apply(x, shape=x.shape[:d] + (1,) + x.shape[d:])
+
+
+def squeeze(x, dim=None):
+    """Remove dims of size 1: all of them, or ``dim`` (an int or tuple) where its size is 1."""
+    shape = tuple(x.shape)
+    if dim is None:
+        dims = range(len(shape))
+    else:
+        dims = [_dim("squeeze", d, max(len(shape), 1)) for d in
+                (dim if isinstance(dim, (tuple, list)) else (dim,))]
+    drop = {d for d in dims if d < len(shape) and shape[d] == 1}
+    return Reshape.apply(x, shape=tuple(n for i, n in enumerate(shape) if i not in drop))
+
+
 def _shape_arg(shape):
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         return tuple(shape[0])
