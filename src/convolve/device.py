@@ -93,9 +93,11 @@ def parse_to(op: str, args: tuple, kwargs: dict):
     if unknown or len(args) > 2:
         raise TypeError(f"{op}: expected to(device), to(dtype), to(tensor) or to(device, dtype), "
                         f"received {len(args)} positional arguments and {sorted(kwargs)}")
+    from .tensor import Tensor
+
     dev, dtype = kwargs.get("device"), kwargs.get("dtype")
     for a in args:
-        if hasattr(a, "data") and hasattr(a, "device") and hasattr(a, "dtype"):  # a Tensor
+        if isinstance(a, Tensor):
             dev, dtype = a.device, a.dtype
         elif _is_device(a):
             dev = a

@@ -36,6 +36,10 @@ class ConversionError(ValueError, RuntimeError):
     ValueError or RuntimeError, depending on the call: this is both)."""
 
 
+class DimError(IndexError, ValueError):
+    """A dim outside a tensor's rank (an IndexError, as in PyTorch, and a ValueError)."""
+
+
 # torch.Tensor.type()'s names for each dtype
 _TYPE_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTensor",
                "int64": "LongTensor", "int32": "IntTensor", "int16": "ShortTensor",
@@ -59,7 +63,7 @@ class TensorMethods:
             return Size(self.data.shape)
         nd = self.data.ndim
         if not isinstance(dim, (int, np.integer)) or not -max(nd, 1) <= dim < max(nd, 1):
-            raise IndexError(f"size: dim {dim!r} is out of range for a tensor of rank {nd}")
+            raise DimError(f"size: dim {dim!r} is out of range for a tensor of rank {nd}")
         return self.data.shape[dim] if nd else 1
 
     def ndimension(self) -> int:
