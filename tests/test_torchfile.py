@@ -33,7 +33,7 @@ def _same(ours, theirs, torch, path="obj"):
         for k in theirs:
             _same(ours[k], theirs[k], torch, f"{path}[{k!r}]")
     elif isinstance(theirs, (list, tuple)):
-        kind = tuple if isinstance(theirs, torch.Size) else type(theirs)  # Size -> tuple
+        kind = convolve.Size if isinstance(theirs, torch.Size) else type(theirs)
         assert type(ours) is kind and len(ours) == len(theirs), path
         for i, (a, b) in enumerate(zip(ours, theirs)):
             _same(a, b, torch, f"{path}[{i}]")

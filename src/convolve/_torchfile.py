@@ -115,7 +115,8 @@ def _size(dims=()):
     if not isinstance(dims, (tuple, list)) or not all(
             isinstance(d, int) and not isinstance(d, bool) for d in dims):
         raise UnsafeFileError("torch.Size: expected a tuple of ints")
-    return tuple(dims)
+    from .tensor_methods import Size
+    return Size(dims)
 
 
 def _set(items=()):
