@@ -152,6 +152,7 @@ def test_other_globals_and_builds_are_refused(tmp_path):
             return self.fn, self.args
 
     for obj, name in [(Reduce(eval, ("1",)), "(builtins|__builtin__).eval"),
+                      (Reduce(print, ("x",)), "(builtins|__builtin__).print"),
                       (np.float64(1.0), "numpy"), (Reduce(OrderedDict, ([("a", 1)],)), None)]:
         _zip_archive(tmp_path / "g.pt", pickle.dumps({"x": obj}, protocol=2))
         if name is None:  # OrderedDict from pairs is allowed
@@ -293,3 +294,9 @@ def test_mutated_pickles_only_ever_raise_unsafe_file_error(torch, tmp_path):
             assert "\n" not in str(err)
             outcomes["refused"] += 1
     assert outcomes["refused"] > 0
+
+
+def test_unsupported_tensor_dtypes_are_named(torch, tmp_path):
+    torch.save({"z": torch.ones(2, dtype=torch.complex64)}, tmp_path / "c.pt")
+    with pytest.raises(UnsafeFileError, match="storage type torch.ComplexFloatStorage"):
+        convolve.load(tmp_path / "c.pt")

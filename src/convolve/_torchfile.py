@@ -149,6 +149,9 @@ def _rules(where: str):
         if module == "torch" and name in _STORAGE_DTYPES:
             return StorageType(name)
         full = f"{module}.{name}"
+        if module == "torch" and name.endswith("Storage"):
+            raise UnsafeFileError(f"{where}: tensors of storage type {full} are not supported; "
+                                  f"convolve reads {', '.join(sorted(_STORAGE_DTYPES))}")
         if full in allowed:
             return Allowed(full, allowed[full])
         raise UnsafeFileError(
