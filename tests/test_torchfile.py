@@ -61,7 +61,9 @@ def _trained(torch):
 def test_checkpoint_saved_by_torch_loads_equal(torch, tmp_path, mode):
     net, opt = _trained(torch)
     base = torch.arange(24.0).reshape(4, 6)
+    sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=[3, 5, 5])  # a Counter
     ckpt = {"net": net.state_dict(), "optimizer": opt.state_dict(), "acc": 87.5, "epoch": 7,
+            "scheduler": sched.state_dict(),
             "best": None, "tag": "run-1", "flags": [True, False],
             "transposed": base.t(), "strided": base[::2, 1::3], "row": base[1],
             "same": base, "same_again": base,
