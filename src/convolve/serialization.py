@@ -3,8 +3,8 @@ training scripts save (state dicts, optimizer states, checkpoint dicts of tensor
 strings, None and bools, nested in dicts, lists and tuples), in a format that cannot run code.
 
 ``save`` writes one safetensors file: every tensor or array is a safetensors tensor named by
-its key path (a saved state dict is a plain safetensors state dict), and the structure around them is a JSON skeleton in the file's metadata (bounded in size and depth
-when read back). ``load`` tells formats apart by their first bytes: convolve's files and any
+its key path (a saved state dict is a plain safetensors state dict), and the structure around
+them is a JSON skeleton in the file's metadata (bounded in size and depth when read back). ``load`` tells formats apart by their first bytes: convolve's files and any
 safetensors file, and PyTorch's own ``.pt``/``.pth`` files (zip or legacy), which are read by
 a pickle interpreter of our own that only rebuilds tensors (see ``convolve._torchfile``).
 """
