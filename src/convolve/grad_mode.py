@@ -54,19 +54,13 @@ class enable_grad(_GradMode):
 
 
 class inference_mode(_GradMode):
-    """``no_grad`` under PyTorch's name (``inference_mode(False)`` changes nothing)."""
+    """``no_grad`` under PyTorch's name; ``inference_mode(False)`` records, as PyTorch's does."""
 
     def __init__(self, mode: bool = True):
-        self._active = bool(mode)
-
-    def __enter__(self):
-        self._prev = is_grad_enabled()
-        if self._active:
-            _set_enabled(False)
-        return self
+        self.mode = not mode
 
     def _fresh(self):
-        return inference_mode(self._active)
+        return inference_mode(not self.mode)
 
 
 class set_grad_enabled(_GradMode):
