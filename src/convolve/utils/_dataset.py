@@ -93,7 +93,11 @@ class Subset(Dataset):
         return len(self.indices)
 
     def _fetch_batch(self, indices: np.ndarray):
-        return fetch_batch(self.dataset, np.asarray(self.indices, dtype=np.int64)[indices])
+        # the index list as an array, converted once (again if it is replaced or resized)
+        cache = self.__dict__.get("_index_array")
+        if cache is None or cache[0] is not self.indices or len(cache[1]) != len(self.indices):
+            cache = self._index_array = (self.indices, np.asarray(self.indices, dtype=np.int64))
+        return fetch_batch(self.dataset, cache[1][indices])
 
 
 class ConcatDataset(Dataset):
