@@ -45,10 +45,10 @@ class IterableDataset(Dataset):
 
 def fetch_batch(dataset, indices: np.ndarray):
     """``default_collate([dataset[i] for i in indices])`` in one gather, for datasets whose
-    samples are rows of arrays; None when the dataset cannot do that."""
-    fetch = getattr(dataset, "_fetch_batch", None)
-    if fetch is not None:
-        return fetch(indices)
+    samples are rows of arrays; None when the dataset cannot do that. Exact types only: a
+    subclass may override ``__getitem__``, which must then be called sample by sample."""
+    if type(dataset) in (TensorDataset, Subset):
+        return dataset._fetch_batch(indices)
     if type(dataset) is _ArrayDataset and dataset.transform is None:
         x, y = dataset.get_batch(indices)
         return [as_tensor(x), as_tensor(y)]
