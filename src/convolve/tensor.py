@@ -11,7 +11,8 @@ import importlib
 
 import numpy as np
 
-from . import grad_mode
+from . import dtypes, grad_mode
+from .tensor_methods import Size, TensorMethods
 
 _FLOAT_KINDS = ("f",)
 
@@ -20,20 +21,22 @@ def _as_array(data, dtype=None) -> np.ndarray:
     if isinstance(data, Tensor):
         data = data.data
     if dtype is not None:
-        return np.array(data, dtype=np.dtype(dtype))
+        return np.array(data, dtype=dtypes.as_dtype(dtype))
     arr = np.array(data)
-    # NumPy floating arrays (and NumPy scalars) keep their dtype; Python numbers and lists,
-    # and every non-floating input, become float32 (PyTorch's default dtype).
-    if arr.dtype.kind not in _FLOAT_KINDS or not isinstance(data, (np.ndarray, np.generic)):
-        arr = arr.astype(np.float32)
-    return arr
+    if arr.dtype == object:
+        raise TypeError(f"tensor: data must be numbers, nested lists of numbers or an array, "
+                        f"received {type(data).__name__} holding ragged or non-numeric items")
+    # PyTorch's inference: NumPy arrays and scalars keep their dtype; Python floats become
+    # float32 (the default dtype), ints int64, bools bool.
+    want = dtypes.infer_dtype(arr, data)
+    return arr if arr.dtype == want else arr.astype(want)
 
 
-class Tensor:
+class Tensor(TensorMethods):
     """A NumPy array that records the ops applied to it for reverse-mode autograd.
 
-    NumPy floating arrays keep their dtype; Python numbers and lists and any
-    non-floating input become float32 (pass ``dtype=`` to choose).
+    NumPy arrays keep their dtype; Python floats become float32, ints int64 and
+    bools bool, as in PyTorch (pass ``dtype=`` to choose).
     """
 
     __slots__ = ("__weakref__", "_ctx", "data", "grad", "requires_grad")
@@ -42,7 +45,7 @@ class Tensor:
     def __init__(self, data, requires_grad: bool = False, dtype=None):
         self.data = _as_array(data, dtype)
         if requires_grad and self.data.dtype.kind not in _FLOAT_KINDS:
-            raise TypeError(
+            raise dtypes.DtypeError(
                 f"Tensor: only floating tensors can require gradients, received dtype {self.data.dtype}"
             )
         self.grad = None
@@ -51,8 +54,8 @@ class Tensor:
 
     # ------------------------------------------------------------------ basics
     @property
-    def shape(self) -> tuple:
-        return self.data.shape
+    def shape(self) -> Size:
+        return Size(self.data.shape)
 
     @property
     def dtype(self) -> np.dtype:
@@ -61,10 +64,6 @@ class Tensor:
     @property
     def ndim(self) -> int:
         return self.data.ndim
-
-    @property
-    def size(self) -> int:
-        return self.data.size
 
     @property
     def is_leaf(self) -> bool:
@@ -86,18 +85,15 @@ class Tensor:
     def numpy(self) -> np.ndarray:
         return self.data
 
-    def item(self):
-        return self.data.item()
-
     def tolist(self):
         return self.data.tolist()
 
     def detach(self) -> Tensor:
-        return Tensor(self.data)
+        return _wrap(self.data)  # shares the array, as PyTorch's detach shares storage
 
     def requires_grad_(self, mode: bool = True) -> Tensor:
         if mode and self.data.dtype.kind not in _FLOAT_KINDS:
-            raise TypeError(f"requires_grad_: tensor has non-floating dtype {self.data.dtype}")
+            raise dtypes.DtypeError(f"requires_grad_: tensor has non-floating dtype {self.data.dtype}")
         self.requires_grad = bool(mode)
         return self
 
@@ -116,7 +112,7 @@ class Tensor:
     def __repr__(self) -> str:
         body = np.array2string(self.data, separator=", ", prefix="tensor(")
         extra = ""
-        if self.data.dtype != np.float32:
+        if self.data.dtype not in (np.float32, np.int64, np.bool_):  # PyTorch's defaults
             extra += f", dtype={self.data.dtype}"
         if self._ctx is not None:
             extra += f", grad_fn=<{self._ctx.fn.__name__}Backward>"
@@ -131,9 +127,6 @@ class Tensor:
 
     def __hash__(self):
         return id(self)
-
-    def __bool__(self):
-        return bool(self.data)
 
     # --------------------------------------------------------------- autograd
     def backward(self, gradient=None, retain_graph: bool = False) -> None:
@@ -245,7 +238,7 @@ class Tensor:
         return _R.min(self, dim, keepdim)
 
     def argmax(self, dim=None, keepdim: bool = False):
-        return _wrap(np.argmax(self.data, axis=dim, keepdims=keepdim))
+        return _R.argmax(self, dim, keepdim)
 
     # ----------------------------------------------------------------- shape
     def reshape(self, *shape):
@@ -303,8 +296,8 @@ def _wrap(arr) -> Tensor:
 def tensor(data, requires_grad: bool = False, dtype=None) -> Tensor:
     """Make a Tensor from array-like ``data`` (copied).
 
-    NumPy floating arrays keep their dtype; Python numbers and lists and non-floating
-    input become float32, as in PyTorch; ``dtype`` overrides both.
+    NumPy arrays keep their dtype; Python floats become float32, ints int64 and bools
+    bool, as in PyTorch; ``dtype`` overrides both.
     """
     return Tensor(data, requires_grad=requires_grad, dtype=dtype)
 

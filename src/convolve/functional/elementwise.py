@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 
+from .. import dtypes
 from ..function import Function
 from ..tensor import Tensor
 from . import _kernels
@@ -123,8 +124,31 @@ def _operand(x, other):
     return np.asarray(x, dtype=dt if dt is not None and dt.kind == "f" else None)
 
 
-def _binary(fn, a, b):
-    return fn.apply(_operand(a, b), _operand(b, a))
+def _to(x, dt):
+    if isinstance(x, Tensor):
+        return x if x.data.dtype == dt else cast(x, dt)
+    if isinstance(x, np.ndarray) and x.dtype != dt:
+        return x.astype(dt)
+    return x
+
+
+def _promote(a, b, true_div: bool):
+    """Cast both operands to PyTorch's result dtype (``dtypes.result_type``)."""
+    if isinstance(a, Tensor) and a.data.dtype.kind == "f" and (
+            type(b) in (int, float) or (isinstance(b, Tensor) and b.data.dtype == a.data.dtype)):
+        return a, b  # the common cases: nothing to promote
+    if isinstance(b, Tensor) and b.data.dtype.kind == "f" and type(a) in (int, float):
+        return a, b
+    arrays = [x.data if isinstance(x, Tensor) else x for x in (a, b)]
+    dt = dtypes.result_type(*arrays)
+    if true_div and dt.kind not in "fc":
+        dt = dtypes.DEFAULT_FLOAT
+    return _to(a, dt), _to(b, dt)
+
+
+def _binary(fn, a, b, true_div: bool = False):
+    a, b = _promote(_operand(a, b), _operand(b, a), true_div)
+    return fn.apply(a, b)
 
 
 def add(a, b):
@@ -140,11 +164,51 @@ def mul(a, b):
 
 
 def div(a, b):
-    return _binary(Div, a, b)
+    return _binary(Div, a, b, true_div=True)
 
 
 def pow(a, b):
     return _binary(Pow, a, b)
+
+
+class _Extremum2(Function):
+    """maximum/minimum of two tensors; on ties each side gets half the gradient (PyTorch)."""
+
+    pick = None
+
+    @classmethod
+    def forward(cls, ctx, a, b):
+        out = cls.pick(a, b)
+        ctx.save_for_backward(a, b, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b, out = ctx.saved
+        na, nb = ctx.needs_input_grad
+        dt = g.dtype
+        tie = (a == b).astype(dt) * dt.type(0.5)
+        ga = g * ((a == out).astype(dt) - tie) if na else None
+        gb = g * ((b == out).astype(dt) - tie) if nb else None
+        return ga, gb
+
+
+class Maximum(_Extremum2):
+    pick = staticmethod(np.maximum)
+
+
+class Minimum(_Extremum2):
+    pick = staticmethod(np.minimum)
+
+
+def maximum(a, b):
+    """Elementwise maximum of two tensors (torch.maximum; NaN propagates)."""
+    return _binary(Maximum, a, b)
+
+
+def minimum(a, b):
+    """Elementwise minimum of two tensors (torch.minimum; NaN propagates)."""
+    return _binary(Minimum, a, b)
 
 
 def neg(a):
@@ -155,8 +219,8 @@ def cast(a, dtype):
     dtype = np.dtype(dtype)
     if a.data.dtype == dtype:
         return a
-    if dtype.kind != "f" and a.requires_grad:
-        raise TypeError(f"astype: cannot cast a tensor that requires grad to non-floating {dtype}")
+    if dtype.kind != "f":  # an integer or bool result has no gradient, as in PyTorch
+        return Tensor(a.data, dtype=dtype)
     return Cast.apply(a, dtype=dtype)
 
 
