@@ -186,6 +186,9 @@ def test_underscore_pred_unpacking_counts_accuracy_right_for_batch_of_two(torch)
     p2 = cv.tensor(out).argmax(dim=1, keepdim=True)
     assert p2.eq(cv.tensor(target).view_as(p2)).sum().item() == 1
     assert cv.tensor(out).max(1, keepdim=True)[1].shape == (2, 1)
+    # the CIFAR tutorial's form, on .data (an ndarray in convolve)
+    _, predicted = cv.max(cv.tensor(out).data, 1)
+    assert predicted.tolist() == tpred.tolist()
 
 
 def test_max_with_nan_and_full_reductions_match_torch(torch):

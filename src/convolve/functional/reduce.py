@@ -88,7 +88,15 @@ class Min(_Extremum):
     reduce = staticmethod(np.min)
 
 
+def _tensor(x):
+    """Tensors pass; arrays and numbers (e.g. ``out.data``, an ndarray) are wrapped."""
+    from ..tensor import Tensor, _wrap
+
+    return x if isinstance(x, Tensor) else _wrap(np.asarray(x))
+
+
 def _reduce(fn, op, x, dim, keepdim):
+    x = _tensor(x)
     axes = _axes(dim, x.ndim, op)
     if x.data.size == 0 and fn in (Max, Min):
         raise ValueError(f"{op}: cannot reduce an empty tensor of shape {tuple(x.shape)}")
@@ -100,6 +108,7 @@ def sum(x, dim=None, keepdim: bool = False):
 
 
 def mean(x, dim=None, keepdim: bool = False):
+    x = _tensor(x)
     if x.data.dtype.kind not in "fc":
         raise DtypeError(f"mean: input dtype must be floating, received {x.data.dtype} "
                          f"(call .float() first, as in PyTorch)")
@@ -144,6 +153,7 @@ def _extremum(op, all_fn, pick, result, x, dim, keepdim, other_fn):
 
     if isinstance(dim, Tensor):  # max(a, b): elementwise, as torch.max(input, other)
         return other_fn(x, dim)
+    x = _tensor(x)
     if dim is None:
         return _reduce(all_fn, op, x, None, False)
     if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
@@ -178,7 +188,7 @@ def min(x, dim=None, keepdim: bool = False):
 def _arg(op, pick, x, dim, keepdim):
     from ..tensor import _wrap
 
-    data = x.data
+    data = _tensor(x).data
     if dim is None:
         out = pick(data.reshape(-1))
         return _wrap(np.full((1,) * data.ndim if keepdim else (), out, dtype=np.int64))
