@@ -293,12 +293,17 @@ def _wrap(arr) -> Tensor:
     return t
 
 
-def tensor(data, requires_grad: bool = False, dtype=None) -> Tensor:
+def tensor(data, requires_grad: bool = False, dtype=None, *, device=None,
+           pin_memory: bool = False) -> Tensor:
     """Make a Tensor from array-like ``data`` (copied).
 
     NumPy arrays keep their dtype; Python floats become float32, ints int64 and bools
-    bool, as in PyTorch; ``dtype`` overrides both.
+    bool, as in PyTorch; ``dtype`` overrides both. ``device`` must be the CPU.
     """
+    if device is not None:
+        from .device import check
+
+        check(device, "tensor")
     return Tensor(data, requires_grad=requires_grad, dtype=dtype)
 
 
