@@ -95,6 +95,7 @@ RANDOM = {
     "randint-dtype": lambda lib: lib.randint(5, (3,), dtype=lib.int32),
     "rand_like": lambda lib: lib.rand_like(lib.ones(2, 2, dtype=lib.float64)),
     "randn_like": lambda lib: lib.randn_like(lib.ones(3)),
+    "randperm": lambda lib: lib.randperm(7),
 }
 
 
@@ -110,6 +111,8 @@ def test_random_constructors_match_torch_in_dtype_shape_and_range(torch, name):
         assert low <= ours.numpy().min() and ours.numpy().max() < high
     elif name.startswith("rand") and "randn" not in name:
         assert 0 <= ours.numpy().min() and ours.numpy().max() < 1
+    if name == "randperm":
+        assert sorted(ours.tolist()) == list(range(7))
     cv.manual_seed(3)
     np.testing.assert_array_equal(RANDOM[name](cv).numpy(), ours.numpy())  # seeded
 

@@ -13,7 +13,8 @@ from .random import get_rng_state, manual_seed, set_rng_state  # noqa: F401
 from . import data, functional, nn, optim  # noqa: F401
 from .creation import (  # noqa: F401 - PyTorch's constructors and top-level functions
     arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like, is_tensor, linspace,
-    numel, ones, ones_like, rand, rand_like, randint, randn, randn_like, where, zeros, zeros_like,
+    numel, ones, ones_like, rand, rand_like, randint, randn, randn_like, randperm, where, zeros,
+    zeros_like,
 )
 from .functional import (  # noqa: F401 - torch.<op> forms of the differentiable ops
     abs, amax, amin, argmax, argmin, cat, clamp, clip, clone, exp, flatten, log, log_softmax,
