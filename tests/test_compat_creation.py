@@ -109,7 +109,7 @@ def test_random_constructors_match_torch_in_dtype_shape_and_range(torch, name):
         low = -3 if "low-high" in name else 0
         high = {"randint-high": 10, "randint-low-high": 3, "randint-size-kw": 2}.get(name, 5)
         assert low <= ours.numpy().min() and ours.numpy().max() < high
-    elif name.startswith("rand") and "randn" not in name:
+    elif name.startswith("rand") and "randn" not in name and name != "randperm":
         assert 0 <= ours.numpy().min() and ours.numpy().max() < 1
     if name == "randperm":
         assert sorted(ours.tolist()) == list(range(7))
