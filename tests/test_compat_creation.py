@@ -205,6 +205,19 @@ def test_grad_modes_as_decorators_match_torch(torch, name):
     assert results[0] == results[1]
 
 
+@pytest.mark.parametrize("name", ["no_grad", "enable_grad", "inference_mode"])
+def test_grad_modes_as_bare_decorators_match_torch(torch, name):
+    results = []
+    for lib in (cv, torch):
+        with lib.no_grad():
+            @getattr(lib, name)
+            def f(lib=lib):
+                return lib.is_grad_enabled()
+
+            results.append((f(), lib.is_grad_enabled(), f.__name__))
+    assert results[0] == results[1]
+
+
 def test_set_grad_enabled_as_a_call_switches_at_once(torch):
     for lib in (cv, torch):
         lib.set_grad_enabled(False)
