@@ -225,20 +225,20 @@ class Tensor(TensorMethods):
         return self._cmp(other, np.equal)
 
     # ------------------------------------------------------------ reductions
-    def sum(self, dim=None, keepdim: bool = False):
-        return _R.sum(self, dim, keepdim)
+    def sum(self, dim=None, keepdim: bool = False, *, axis=None):
+        return _R.sum(self, dim, keepdim, axis=axis)
 
-    def mean(self, dim=None, keepdim: bool = False):
-        return _R.mean(self, dim, keepdim)
+    def mean(self, dim=None, keepdim: bool = False, *, axis=None):
+        return _R.mean(self, dim, keepdim, axis=axis)
 
-    def max(self, dim=None, keepdim: bool = False):
-        return _R.max(self, dim, keepdim)
+    def max(self, dim=None, keepdim: bool = False, *, axis=None):
+        return _R.max(self, dim, keepdim, axis=axis)
 
-    def min(self, dim=None, keepdim: bool = False):
-        return _R.min(self, dim, keepdim)
+    def min(self, dim=None, keepdim: bool = False, *, axis=None):
+        return _R.min(self, dim, keepdim, axis=axis)
 
-    def argmax(self, dim=None, keepdim: bool = False):
-        return _R.argmax(self, dim, keepdim)
+    def argmax(self, dim=None, keepdim: bool = False, *, axis=None):
+        return _R.argmax(self, dim, keepdim, axis=axis)
 
     # ----------------------------------------------------------------- shape
     def reshape(self, *shape):

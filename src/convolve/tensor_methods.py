@@ -196,14 +196,14 @@ class TensorMethods:
     def ge(self, other):
         return self.__ge__(other)
 
-    def argmin(self, dim=None, keepdim: bool = False):
-        return _ops("reduce").argmin(self, dim, keepdim)
+    def argmin(self, dim=None, keepdim: bool = False, *, axis=None):
+        return _ops("reduce").argmin(self, dim, keepdim, axis=axis)
 
-    def amax(self, dim=None, keepdim: bool = False):
-        return _ops("reduce").amax(self, dim, keepdim)
+    def amax(self, dim=None, keepdim: bool = False, *, axis=None):
+        return _ops("reduce").amax(self, dim, keepdim, axis=axis)
 
-    def amin(self, dim=None, keepdim: bool = False):
-        return _ops("reduce").amin(self, dim, keepdim)
+    def amin(self, dim=None, keepdim: bool = False, *, axis=None):
+        return _ops("reduce").amin(self, dim, keepdim, axis=axis)
 
     def softmax(self, dim):
         return _ops("loss").softmax(self, dim)

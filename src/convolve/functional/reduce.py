@@ -88,6 +88,16 @@ class Min(_Extremum):
     reduce = staticmethod(np.min)
 
 
+def _dim_alias(dim, axis):
+    """PyTorch accepts NumPy's ``axis=`` for ``dim=`` in reductions."""
+    if axis is None:
+        return dim
+    if dim is not None:
+        raise TypeError(f"reduction: give dim or axis, not both (received dim={dim!r}, "
+                        f"axis={axis!r})")
+    return axis
+
+
 def _tensor(x):
     """Tensors pass; arrays and numbers (e.g. ``out.data``, an ndarray) are wrapped."""
     from ..tensor import Tensor, _wrap
@@ -103,11 +113,13 @@ def _reduce(fn, op, x, dim, keepdim):
     return fn.apply(x, axes=axes, keepdim=keepdim)
 
 
-def sum(x, dim=None, keepdim: bool = False):
+def sum(x, dim=None, keepdim: bool = False, *, axis=None):
+    dim = _dim_alias(dim, axis)
     return _reduce(Sum, "sum", x, dim, keepdim)
 
 
-def mean(x, dim=None, keepdim: bool = False):
+def mean(x, dim=None, keepdim: bool = False, *, axis=None):
+    dim = _dim_alias(dim, axis)
     x = _tensor(x)
     if x.data.dtype.kind not in "fc":
         raise DtypeError(f"mean: input dtype must be floating, received {x.data.dtype} "
@@ -115,13 +127,15 @@ def mean(x, dim=None, keepdim: bool = False):
     return _reduce(Mean, "mean", x, dim, keepdim)
 
 
-def amax(x, dim=None, keepdim: bool = False):
+def amax(x, dim=None, keepdim: bool = False, *, axis=None):
     """Largest value over ``dim`` (an int, a tuple or None); ties share the gradient evenly."""
+    dim = _dim_alias(dim, axis)
     return _reduce(Max, "amax", x, dim, keepdim)
 
 
-def amin(x, dim=None, keepdim: bool = False):
+def amin(x, dim=None, keepdim: bool = False, *, axis=None):
     """Smallest value over ``dim`` (an int, a tuple or None); ties share the gradient evenly."""
+    dim = _dim_alias(dim, axis)
     return _reduce(Min, "amin", x, dim, keepdim)
 
 
@@ -169,19 +183,21 @@ def _extremum(op, all_fn, pick, result, x, dim, keepdim, other_fn):
     return result(values, _wrap(idx if keepdim else np.squeeze(idx, axis)))
 
 
-def max(x, dim=None, keepdim: bool = False):
+def max(x, dim=None, keepdim: bool = False, *, axis=None):
     """torch.max: the largest element; over an int ``dim``, the named tuple (values, indices);
     with a tensor as second argument, the elementwise maximum."""
     from .elementwise import maximum
 
+    dim = _dim_alias(dim, axis)
     return _extremum("max", Max, np.argmax, max_result, x, dim, keepdim, maximum)
 
 
-def min(x, dim=None, keepdim: bool = False):
+def min(x, dim=None, keepdim: bool = False, *, axis=None):
     """torch.min: the smallest element; over an int ``dim``, the named tuple (values, indices);
     with a tensor as second argument, the elementwise minimum."""
     from .elementwise import minimum
 
+    dim = _dim_alias(dim, axis)
     return _extremum("min", Min, np.argmin, min_result, x, dim, keepdim, minimum)
 
 
@@ -196,11 +212,13 @@ def _arg(op, pick, x, dim, keepdim):
     return _wrap(pick(data, axis=axis, keepdims=bool(keepdim)).astype(np.int64))
 
 
-def argmax(x, dim=None, keepdim: bool = False):
+def argmax(x, dim=None, keepdim: bool = False, *, axis=None):
     """Index of the first largest element (over all elements, flattened, or over ``dim``)."""
+    dim = _dim_alias(dim, axis)
     return _arg("argmax", np.argmax, x, dim, keepdim)
 
 
-def argmin(x, dim=None, keepdim: bool = False):
+def argmin(x, dim=None, keepdim: bool = False, *, axis=None):
     """Index of the first smallest element (over all elements, flattened, or over ``dim``)."""
+    dim = _dim_alias(dim, axis)
     return _arg("argmin", np.argmin, x, dim, keepdim)
