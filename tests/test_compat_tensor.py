@@ -295,6 +295,8 @@ METHODS = {  # name -> (call on a tensor, input array)
     "eq-scalar": (lambda t: t.long().eq(1).sum().item(), X * 2),
     "lt-gt": (lambda t: t.lt(0.5) | t.gt(1), X),
     "numpy": (lambda t: t.numpy(), X),
+    "arith": (lambda t: t.add(1).sub(t, alpha=2).mul(3).div(t.add(9)).pow(2).neg(), X),
+    "matmul": (lambda t: t[0].matmul(t[1].t()).mm(t[0]), X),
     "softmax": (lambda t: t.softmax(dim=1), X),
     "log_softmax": (lambda t: t.log_softmax(-1), X),
     "cpu-numpy": (lambda t: t.detach().cpu().numpy(), X),

@@ -180,6 +180,30 @@ class TensorMethods:
                              f"{tuple(self.data.shape)} (use transpose(d0, d1))")
         return self.transpose() if self.data.ndim == 2 else self
 
+    # ------------------------------------------------------ arithmetic
+    def add(self, other, *, alpha=1):
+        return self + (other if alpha == 1 else other * alpha)
+
+    def sub(self, other, *, alpha=1):
+        return self - (other if alpha == 1 else other * alpha)
+
+    def mul(self, other):
+        return self * other
+
+    def div(self, other):
+        return self / other
+
+    def pow(self, exponent):
+        return self ** exponent
+
+    def neg(self):
+        return -self
+
+    def matmul(self, other):
+        return self @ other
+
+    mm = matmul
+
     # ------------------------------------------------ comparisons, reductions
     def ne(self, other):
         return self.__ne__(other)
