@@ -31,6 +31,14 @@ def test_tensor_infers_dtype_like_torch(torch, data):
     np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch's __array__ lacks copy=
+@pytest.mark.filterwarnings("ignore::UserWarning")  # torch: "To copy construct from a tensor"
+@pytest.mark.parametrize("dtype", ["float64", "int32", "bool"])
+def test_tensor_of_a_torch_tensor_keeps_its_dtype(torch, dtype):
+    t = torch.tensor([1, 0], dtype=getattr(torch, dtype))
+    _same_dtype(cv.tensor(t).dtype, torch.tensor(t).dtype)
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64", "int64", "int32", "uint8", "bool"])
 def test_dtype_names_match_torch(torch, dtype):
     assert getattr(cv, dtype) == np.dtype(dtype)
