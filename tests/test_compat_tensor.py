@@ -64,22 +64,24 @@ OPERANDS = {  # name -> (array or Python number)
     "f32_0d": np.array(1.5, np.float32),
     "pyint": 2,
     "pyfloat": 0.5,
+    "pybool": True,
 }
 PAIRS = [("f32", "f64"), ("i64", "f32"), ("i64", "pyfloat"), ("i64", "pyint"), ("i32", "i64"),
          ("u8", "pyint"), ("u8", "i32"), ("b", "pyint"), ("b", "i64"), ("f32", "f64_0d"),
          ("i64", "f64_0d"), ("i32", "i64_0d"), ("f32", "i64"), ("pyfloat", "i64"),
          ("f64_0d", "f32"), ("b", "pyfloat"), ("f32_0d", "f64_0d"), ("i64_0d", "pyfloat"),
-         ("f64", "pyint"), ("u8", "b")]
+         ("f64", "pyint"), ("u8", "b"), ("b", "pybool"), ("u8", "pybool"), ("f32", "pybool"),
+         ("i64", "pybool")]
 OPS = {"add": operator.add, "sub": operator.sub, "mul": operator.mul,
        "truediv": operator.truediv, "eq": operator.eq, "lt": operator.lt, "ge": operator.ge}
 
 
 def _make(lib, value):
-    return value if isinstance(value, (int, float)) else lib.tensor(value)
+    return value if isinstance(value, (bool, int, float)) else lib.tensor(value)
 
 
 CASES = [(op, pair) for op in OPS for pair in PAIRS
-         if not (op == "sub" and "b" in pair)]  # PyTorch refuses subtracting bool tensors
+         if not (op == "sub" and ("b" in pair or "pybool" in pair))]  # PyTorch refuses bool -
 
 
 @pytest.mark.parametrize(("op", "pair"), CASES, ids=lambda c: "-".join(c) if isinstance(c, tuple)
