@@ -448,3 +448,44 @@ def test_torch_names_not_provided_say_what_to_use(name):
         getattr(cv, name)
     with pytest.raises(AttributeError, match="has no attribute 'no_such_thing'"):
         cv.no_such_thing  # noqa: B018
+
+
+IN_PLACE = {
+    "add_": lambda t: t.add_(1.5),
+    "add_-alpha": lambda t: t.add_(t.clone(), alpha=2),
+    "sub_": lambda t: t.sub_(0.5),
+    "mul_": lambda t: t.mul_(3),
+    "div_": lambda t: t.div_(4),
+    "copy_": lambda t: t.copy_(t.clone() * 2),
+    "clamp_": lambda t: t.clamp_(min=-0.5, max=0.5),
+    "zero_": lambda t: t.zero_(),
+    "fill_": lambda t: t.fill_(7),
+}
+
+
+@pytest.mark.parametrize("name", list(IN_PLACE))
+def test_in_place_ops_match_torch(torch, name):
+    ours, theirs = cv.tensor(X), torch.tensor(X)
+    assert IN_PLACE[name](ours) is ours and IN_PLACE[name](theirs) is theirs
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-12)
+    with pytest.raises(RuntimeError):
+        IN_PLACE[name](torch.tensor(X, requires_grad=True))
+    with pytest.raises(RuntimeError, match=f"{name.split('-')[0]}: cannot write in place into a tensor that "
+                                           "requires grad"):
+        IN_PLACE[name](cv.tensor(X, requires_grad=True))
+
+
+def test_in_place_cannot_turn_an_integer_tensor_floating(torch):
+    with pytest.raises(RuntimeError):
+        torch.tensor([1, 2]).add_(0.5)
+    with pytest.raises(TypeError):
+        cv.tensor([1, 2]).add_(0.5)
+
+
+@pytest.mark.parametrize("name", ["normal_", "data_ptr", "grad_fn", "register_hook"])
+def test_tensor_attributes_not_provided_say_what_to_use(name):
+    with pytest.raises(AttributeError, match=rf"Tensor.{name}: not provided \(.*(use|check|with)"):
+        getattr(cv.ones(2), name)
+    with pytest.raises(AttributeError, match="'Tensor' object has no attribute 'no_such'"):
+        cv.ones(2).no_such  # noqa: B018
+    assert getattr(cv.ones(2), "no_such", 3) == 3
