@@ -143,10 +143,13 @@ def test_losses_take_int64_tensor_targets(torch, loss):
     np.testing.assert_allclose(ours.item(), theirs.item(), rtol=1e-9)
 
 
-def test_comparisons_give_bool_tensors(torch):
-    a = cv.tensor([1.0, 2.0, 3.0])
-    for r in (a == 2, a != 2, a < 2, a >= cv.tensor([1, 5, 0])):
-        assert r.dtype == np.bool_
+def test_comparisons_give_bool_tensors_like_torch(torch):
+    for lib in (cv, torch):
+        a = lib.tensor([1.0, 2.0, 3.0])
+        results = (a == 2, a != 2, a < 2, a >= lib.tensor([1, 5, 0]), a.eq(1), a.ne(1))
+        assert [str(r.dtype).removeprefix("torch.") for r in results] == ["bool"] * 6
+        assert [r.tolist() for r in results[:4]] == [[False, True, False], [True, False, True],
+                                                     [True, False, False], [True, False, True]]
 
 
 # ---------------------------------------------------------------- max / min over a dim
