@@ -253,6 +253,26 @@ def test_max_over_a_dim_bad_input():
         cv.ones(2, 0).max(1)
 
 
+VAR_CASES = [((), {}), ((1,), {}), ((0,), {"keepdim": True}), (((0, 2),), {}),
+             ((), {"unbiased": False}), ((-1,), {"correction": 0}), ((1, True), {}),
+             ((1, False, True), {}), ((2,), {"correction": 2, "keepdim": True})]
+
+
+@pytest.mark.parametrize("name", ["var", "std"])
+@pytest.mark.parametrize(("args", "kwargs"), VAR_CASES, ids=repr)
+def test_var_std_match_torch_with_gradients(torch, name, args, kwargs):
+    x = np.random.default_rng(1).standard_normal((3, 4, 5))
+    ours_in, theirs_in = _pair(torch, x, requires_grad=True)
+    ours = getattr(ours_in, name)(*args, **kwargs)
+    theirs = getattr(theirs_in, name)(*args, **kwargs)
+    np.testing.assert_allclose(ours.numpy(), theirs.detach().numpy(), rtol=1e-9)
+    ours.sum().backward()
+    theirs.sum().backward()
+    np.testing.assert_allclose(ours_in.grad, theirs_in.grad.numpy(), rtol=1e-9)
+    np.testing.assert_allclose(getattr(cv, name)(cv.tensor(x), *args, **kwargs).numpy(),
+                               theirs.detach().numpy(), rtol=1e-9)
+
+
 # ---------------------------------------------------------------- methods, against torch
 X = np.arange(24, dtype=np.float64).reshape(2, 3, 4) / 7 - 1.5
 METHODS = {  # name -> (call on a tensor, input array)
