@@ -9,10 +9,6 @@ import pytest
 import convolve as cv
 
 
-def _tdt(torch, np_dtype):
-    return getattr(torch, np.dtype(np_dtype).name)
-
-
 def _same_dtype(ours, theirs):
     assert str(theirs) == f"torch.{np.dtype(ours).name}", (ours, theirs)
 
