@@ -95,6 +95,7 @@ RANDOM = {
     "randint-dtype": lambda lib: lib.randint(5, (3,), dtype=lib.int32),
     "rand_like": lambda lib: lib.rand_like(lib.ones(2, 2, dtype=lib.float64)),
     "randn_like": lambda lib: lib.randn_like(lib.ones(3)),
+    "randperm": lambda lib: lib.randperm(7),
 }
 
 
@@ -108,8 +109,10 @@ def test_random_constructors_match_torch_in_dtype_shape_and_range(torch, name):
         low = -3 if "low-high" in name else 0
         high = {"randint-high": 10, "randint-low-high": 3, "randint-size-kw": 2}.get(name, 5)
         assert low <= ours.numpy().min() and ours.numpy().max() < high
-    elif name.startswith("rand") and "randn" not in name:
+    elif name.startswith("rand") and "randn" not in name and name != "randperm":
         assert 0 <= ours.numpy().min() and ours.numpy().max() < 1
+    if name == "randperm":
+        assert sorted(ours.tolist()) == list(range(7))
     cv.manual_seed(3)
     np.testing.assert_array_equal(RANDOM[name](cv).numpy(), ours.numpy())  # seeded
 
@@ -199,6 +202,19 @@ def test_grad_modes_as_decorators_match_torch(torch, name):
 
         results.append((lib.is_grad_enabled(), f(), lib.is_grad_enabled()))
         lib.set_grad_enabled(True)
+    assert results[0] == results[1]
+
+
+@pytest.mark.parametrize("name", ["no_grad", "enable_grad", "inference_mode"])
+def test_grad_modes_as_bare_decorators_match_torch(torch, name):
+    results = []
+    for lib in (cv, torch):
+        with lib.no_grad():
+            @getattr(lib, name)
+            def f(lib=lib):
+                return lib.is_grad_enabled()
+
+            results.append((f(), lib.is_grad_enabled(), f.__name__))
     assert results[0] == results[1]
 
 

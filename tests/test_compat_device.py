@@ -51,6 +51,7 @@ QUERIES = [
     lambda lib: str(lib.device("cuda" if lib.cuda.is_available() else "cpu")),
     lambda lib: lib.ones(2).device == lib.device("cpu"),
     lambda lib: lib.ones(2).is_cuda,
+    lambda lib: str(lib.tensor([1, 2], device="cpu").device),
     lambda lib: str(lib.nn.Linear(2, 2).weight.device),
 ]
 
@@ -110,7 +111,8 @@ def test_to_keeps_the_graph_for_float_casts(torch):
 
 @pytest.mark.parametrize("spec", ["cuda", "cuda:0", "mps", cv.device("cuda", 1), "xla"],
                          ids=str)
-@pytest.mark.parametrize("call", ["to", "to-kw", "cuda", "module", "zeros", "as_tensor"])
+@pytest.mark.parametrize("call", ["to", "to-kw", "cuda", "module", "zeros", "as_tensor",
+                                  "tensor"])
 def test_unusable_devices_fail_at_use_naming_the_device(spec, call):
     calls = {
         "to": lambda: cv.ones(2).to(spec),
@@ -119,6 +121,7 @@ def test_unusable_devices_fail_at_use_naming_the_device(spec, call):
         "module": lambda: cv.nn.Linear(2, 2).to(spec),
         "zeros": lambda: cv.zeros(2, device=spec),
         "as_tensor": lambda: cv.as_tensor([1.0], device=spec),
+        "tensor": lambda: cv.tensor([1.0], device=spec),
     }
     with pytest.raises(RuntimeError, match=f"CPU only; device '{cv.device(spec)}' is not "
                                            r"available. Use 'cpu'") as err:
@@ -171,3 +174,10 @@ def test_to_bad_arguments_name_them():
         cv.ones(2).to(3.5)
     with pytest.raises(TypeError, match=r"Tensor.to: expected to\(device\).*\['colour'\]"):
         cv.ones(2).to(colour="red")
+
+
+@pytest.mark.parametrize("name", ["get_device_name", "current_device", "amp", "memory_allocated"])
+def test_other_cuda_names_say_convolve_is_cpu_only(name):
+    with pytest.raises(AttributeError, match=rf"convolve.cuda.{name}: not provided \(convolve "
+                                             r"computes on the CPU only"):
+        getattr(cv.cuda, name)

@@ -9,10 +9,6 @@ import pytest
 import convolve as cv
 
 
-def _tdt(torch, np_dtype):
-    return getattr(torch, np.dtype(np_dtype).name)
-
-
 def _same_dtype(ours, theirs):
     assert str(theirs) == f"torch.{np.dtype(ours).name}", (ours, theirs)
 
@@ -29,6 +25,14 @@ def test_tensor_infers_dtype_like_torch(torch, data):
     ours, theirs = cv.tensor(data), torch.tensor(data)
     _same_dtype(ours.dtype, theirs.dtype)
     np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch's __array__ lacks copy=
+@pytest.mark.filterwarnings("ignore::UserWarning")  # torch: "To copy construct from a tensor"
+@pytest.mark.parametrize("dtype", ["float64", "int32", "bool"])
+def test_tensor_of_a_torch_tensor_keeps_its_dtype(torch, dtype):
+    t = torch.tensor([1, 0], dtype=getattr(torch, dtype))
+    _same_dtype(cv.tensor(t).dtype, torch.tensor(t).dtype)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64", "int64", "int32", "uint8", "bool"])
@@ -56,22 +60,24 @@ OPERANDS = {  # name -> (array or Python number)
     "f32_0d": np.array(1.5, np.float32),
     "pyint": 2,
     "pyfloat": 0.5,
+    "pybool": True,
 }
 PAIRS = [("f32", "f64"), ("i64", "f32"), ("i64", "pyfloat"), ("i64", "pyint"), ("i32", "i64"),
          ("u8", "pyint"), ("u8", "i32"), ("b", "pyint"), ("b", "i64"), ("f32", "f64_0d"),
          ("i64", "f64_0d"), ("i32", "i64_0d"), ("f32", "i64"), ("pyfloat", "i64"),
          ("f64_0d", "f32"), ("b", "pyfloat"), ("f32_0d", "f64_0d"), ("i64_0d", "pyfloat"),
-         ("f64", "pyint"), ("u8", "b")]
+         ("f64", "pyint"), ("u8", "b"), ("b", "pybool"), ("u8", "pybool"), ("f32", "pybool"),
+         ("i64", "pybool")]
 OPS = {"add": operator.add, "sub": operator.sub, "mul": operator.mul,
        "truediv": operator.truediv, "eq": operator.eq, "lt": operator.lt, "ge": operator.ge}
 
 
 def _make(lib, value):
-    return value if isinstance(value, (int, float)) else lib.tensor(value)
+    return value if isinstance(value, (bool, int, float)) else lib.tensor(value)
 
 
 CASES = [(op, pair) for op in OPS for pair in PAIRS
-         if not (op == "sub" and "b" in pair)]  # PyTorch refuses subtracting bool tensors
+         if not (op == "sub" and ("b" in pair or "pybool" in pair))]  # PyTorch refuses bool -
 
 
 @pytest.mark.parametrize(("op", "pair"), CASES, ids=lambda c: "-".join(c) if isinstance(c, tuple)
@@ -133,108 +139,18 @@ def test_losses_take_int64_tensor_targets(torch, loss):
     np.testing.assert_allclose(ours.item(), theirs.item(), rtol=1e-9)
 
 
-def test_comparisons_give_bool_tensors(torch):
-    a = cv.tensor([1.0, 2.0, 3.0])
-    for r in (a == 2, a != 2, a < 2, a >= cv.tensor([1, 5, 0])):
-        assert r.dtype == np.bool_
+def test_comparisons_give_bool_tensors_like_torch(torch):
+    for lib in (cv, torch):
+        a = lib.tensor([1.0, 2.0, 3.0])
+        results = (a == 2, a != 2, a < 2, a >= lib.tensor([1, 5, 0]), a.eq(1), a.ne(1))
+        assert [str(r.dtype).removeprefix("torch.") for r in results] == ["bool"] * 6
+        assert [r.tolist() for r in results[:4]] == [[False, True, False], [True, False, True],
+                                                     [True, False, False], [True, False, True]]
 
 
-# ---------------------------------------------------------------- max / min over a dim
 def _pair(torch, x, requires_grad=False):
     return (cv.tensor(x, requires_grad=requires_grad),
             torch.tensor(x, requires_grad=requires_grad))
-
-
-TIED = np.array([[1.0, 3.0, 3.0, 0.0], [3.0, -1.0, -1.0, 3.0], [-1.0, -1.0, 3.0, 2.0]])
-
-
-@pytest.mark.parametrize("name", ["max", "min"])
-@pytest.mark.parametrize(("dim", "keepdim"), [(0, False), (1, False), (-1, True), (1, True)])
-@pytest.mark.parametrize("call", ["method", "function", "keyword"])
-def test_max_min_over_a_dim_give_values_and_indices_like_torch(torch, name, dim, keepdim, call):
-    x = TIED if name == "max" else -TIED
-    (ours_in, theirs_in) = _pair(torch, x, requires_grad=True)
-    if call == "method":
-        ours, theirs = (getattr(t, name)(dim, keepdim) for t in (ours_in, theirs_in))
-    elif call == "function":
-        ours = getattr(cv, name)(ours_in, dim, keepdim)
-        theirs = getattr(torch, name)(theirs_in, dim, keepdim)
-    else:
-        ours, theirs = (getattr(t, name)(dim=dim, keepdim=keepdim) for t in (ours_in, theirs_in))
-    assert type(ours).__name__ == type(theirs).__name__ == name
-    assert ours._fields == ("values", "indices")
-    values, indices = ours  # unpacks as a pair, like torch.return_types
-    np.testing.assert_array_equal(values.numpy(), theirs.values.detach().numpy())
-    np.testing.assert_array_equal(indices.numpy(), theirs.indices.numpy())
-    _same_dtype(indices.dtype, theirs.indices.dtype)
-    assert values.shape == tuple(theirs.values.shape) == indices.shape
-    w = np.arange(values.numel(), dtype=np.float64).reshape(values.shape) + 1
-    (values * cv.tensor(w)).sum().backward()
-    (theirs.values * torch.tensor(w)).sum().backward()
-    np.testing.assert_array_equal(ours_in.grad, theirs_in.grad.numpy())
-
-
-def test_underscore_pred_unpacking_counts_accuracy_right_for_batch_of_two(torch):
-    out = np.array([[0.1, 2.0, 0.3], [1.5, 0.2, 0.1]])  # predictions 1 and 0
-    target = [1, 2]  # one right
-    _, pred = cv.tensor(out).max(1)
-    correct = (pred == cv.tensor(target)).sum().item()
-    _, tpred = torch.tensor(out).max(1)
-    assert correct == (tpred == torch.tensor(target)).sum().item() == 1
-    assert pred.tolist() == [1, 0]
-    # the classic MNIST forms
-    p2 = cv.tensor(out).argmax(dim=1, keepdim=True)
-    assert p2.eq(cv.tensor(target).view_as(p2)).sum().item() == 1
-    assert cv.tensor(out).max(1, keepdim=True)[1].shape == (2, 1)
-
-
-def test_max_with_nan_and_full_reductions_match_torch(torch):
-    x = np.array([[1.0, np.nan, 2.0], [4.0, 3.0, 4.0]])
-    ours, theirs = cv.tensor(x).max(1), torch.tensor(x).max(1)
-    np.testing.assert_array_equal(ours.values.numpy(), theirs.values.numpy())
-    np.testing.assert_array_equal(ours.indices.numpy(), theirs.indices.numpy())
-    a, ta = _pair(torch, TIED, requires_grad=True)
-    a.max().backward()
-    ta.max().backward()
-    np.testing.assert_array_equal(a.grad, ta.grad.numpy())  # ties share the gradient
-
-
-@pytest.mark.parametrize("name", ["max", "min", "maximum", "minimum"])
-def test_elementwise_max_of_two_tensors_matches_torch_with_ties(torch, name):
-    a = np.array([1.0, 2.0, 3.0, -1.0])
-    b = np.array([1.0, 3.0, 0.0, -1.0])
-    oa, ta = _pair(torch, a, requires_grad=True)
-    ob, tb = _pair(torch, b, requires_grad=True)
-    ours, theirs = getattr(cv, name)(oa, ob), getattr(torch, name)(ta, tb)
-    np.testing.assert_array_equal(ours.numpy(), theirs.detach().numpy())
-    ours.sum().backward()
-    theirs.sum().backward()
-    np.testing.assert_array_equal(oa.grad, ta.grad.numpy())
-    np.testing.assert_array_equal(ob.grad, tb.grad.numpy())
-    if name in ("max", "min"):
-        np.testing.assert_array_equal(getattr(oa, name)(ob).numpy(), theirs.detach().numpy())
-
-
-@pytest.mark.parametrize("name", ["argmax", "argmin"])
-@pytest.mark.parametrize(("dim", "keepdim"), [(None, False), (0, False), (1, True), (-1, False)])
-def test_argmax_argmin_match_torch(torch, name, dim, keepdim):
-    ours_in, theirs_in = _pair(torch, TIED)
-    ours = getattr(ours_in, name)(dim=dim, keepdim=keepdim)
-    theirs = getattr(theirs_in, name)(dim=dim, keepdim=keepdim)
-    np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
-    _same_dtype(ours.dtype, theirs.dtype)
-    np.testing.assert_array_equal(getattr(cv, name)(ours_in, dim).numpy(),
-                                  getattr(torch, name)(theirs_in, dim).numpy())
-
-
-def test_max_over_a_dim_bad_input():
-    x = cv.ones(2, 3)
-    with pytest.raises(ValueError, match="max: dim 2 is out of range for a tensor of rank 2"):
-        x.max(2)
-    with pytest.raises(TypeError, match=r"min: dim must be an int \(use amin"):
-        x.min((0, 1))
-    with pytest.raises(ValueError, match=r"max: cannot reduce over dim 1 of size 0"):
-        cv.ones(2, 0).max(1)
 
 
 # ---------------------------------------------------------------- methods, against torch
@@ -278,6 +194,10 @@ METHODS = {  # name -> (call on a tensor, input array)
     "clone": (lambda t: t.clone(), X),
     "detach": (lambda t: t.detach(), X),
     "mean(dim)": (lambda t: t.mean(1), X),
+    "argmax-axis": (lambda t: t.argmax(axis=1), X),
+    "sum-axis": (lambda t: _lib(t).sum(t, axis=-1), X),
+    "max-axis": (lambda t: t.max(axis=0)[1], X),
+    "mean-axis-keep": (lambda t: t.mean(axis=1, keepdim=True), X),
     "mean(dim,keep)": (lambda t: t.mean(dim=-1, keepdim=True), X),
     "sum-item": (lambda t: (t > 0).sum().item(), X),
     "eq": (lambda t: t.eq(t[:, :1]), X.round()),
@@ -288,6 +208,8 @@ METHODS = {  # name -> (call on a tensor, input array)
     "eq-scalar": (lambda t: t.long().eq(1).sum().item(), X * 2),
     "lt-gt": (lambda t: t.lt(0.5) | t.gt(1), X),
     "numpy": (lambda t: t.numpy(), X),
+    "arith": (lambda t: t.add(1).sub(t, alpha=2).mul(3).div(t.add(9)).pow(2).neg(), X),
+    "matmul": (lambda t: t[0].matmul(t[1].t()).mm(t[0]), X),
     "softmax": (lambda t: t.softmax(dim=1), X),
     "log_softmax": (lambda t: t.log_softmax(-1), X),
     "cpu-numpy": (lambda t: t.detach().cpu().numpy(), X),
@@ -429,3 +351,44 @@ def test_torch_names_not_provided_say_what_to_use(name):
         getattr(cv, name)
     with pytest.raises(AttributeError, match="has no attribute 'no_such_thing'"):
         cv.no_such_thing  # noqa: B018
+
+
+IN_PLACE = {
+    "add_": lambda t: t.add_(1.5),
+    "add_-alpha": lambda t: t.add_(t.clone(), alpha=2),
+    "sub_": lambda t: t.sub_(0.5),
+    "mul_": lambda t: t.mul_(3),
+    "div_": lambda t: t.div_(4),
+    "copy_": lambda t: t.copy_(t.clone() * 2),
+    "clamp_": lambda t: t.clamp_(min=-0.5, max=0.5),
+    "zero_": lambda t: t.zero_(),
+    "fill_": lambda t: t.fill_(7),
+}
+
+
+@pytest.mark.parametrize("name", list(IN_PLACE))
+def test_in_place_ops_match_torch(torch, name):
+    ours, theirs = cv.tensor(X), torch.tensor(X)
+    assert IN_PLACE[name](ours) is ours and IN_PLACE[name](theirs) is theirs
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-12)
+    with pytest.raises(RuntimeError):
+        IN_PLACE[name](torch.tensor(X, requires_grad=True))
+    with pytest.raises(RuntimeError, match=f"{name.split('-')[0]}: cannot write in place into a tensor that "
+                                           "requires grad"):
+        IN_PLACE[name](cv.tensor(X, requires_grad=True))
+
+
+def test_in_place_cannot_turn_an_integer_tensor_floating(torch):
+    with pytest.raises(RuntimeError):
+        torch.tensor([1, 2]).add_(0.5)
+    with pytest.raises(TypeError):
+        cv.tensor([1, 2]).add_(0.5)
+
+
+@pytest.mark.parametrize("name", ["normal_", "data_ptr", "grad_fn", "register_hook"])
+def test_tensor_attributes_not_provided_say_what_to_use(name):
+    with pytest.raises(AttributeError, match=rf"Tensor.{name}: not provided \(.*(use|check|with)"):
+        getattr(cv.ones(2), name)
+    with pytest.raises(AttributeError, match="'Tensor' object has no attribute 'no_such'"):
+        cv.ones(2).no_such  # noqa: B018
+    assert getattr(cv.ones(2), "no_such", 3) == 3

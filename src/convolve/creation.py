@@ -1,5 +1,5 @@
 """Tensor constructors with PyTorch's names, call forms and dtype rules: zeros, ones, full,
-empty, eye, rand, randn, randint, arange, linspace, the ``*_like`` forms, from_numpy,
+empty, eye, rand, randn, randint, randperm, arange, linspace, the ``*_like`` forms, from_numpy,
 as_tensor; and ``where``. Random values come from convolve's generator
 (``convolve.manual_seed``), so they differ from PyTorch's for the same seed."""
 
@@ -119,6 +119,15 @@ def randint(*args, size=None, dtype=None, device=None, requires_grad=False, gene
         raise ArgumentError(f"randint: expected low < high, received low={low}, high={high}")
     arr = get_rng().integers(low, high, _size("randint", (size,)))
     return _finish("randint", arr.astype(_dt(dtype, dtypes.int64)), requires_grad, device)
+
+
+def randperm(n, *, dtype=None, device=None, requires_grad=False, generator=None):
+    """A random permutation of 0..n-1 (int64)."""
+    n = operator.index(n)
+    if n < 0:
+        raise ArgumentError(f"randperm: n must be >= 0, received {n}")
+    arr = get_rng().permutation(n).astype(_dt(dtype, dtypes.int64))
+    return _finish("randperm", arr, requires_grad, device)
 
 
 def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=False):

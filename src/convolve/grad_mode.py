@@ -20,6 +20,11 @@ def _set_enabled(mode: bool) -> None:
 class _GradMode:
     mode = True
 
+    def __new__(cls, *args, **kwargs):
+        if cls is not set_grad_enabled and len(args) == 1 and callable(args[0]):
+            return cls()(args[0])  # used bare as a decorator: @no_grad
+        return super().__new__(cls)
+
     def __enter__(self):
         self._prev = is_grad_enabled()
         _set_enabled(self.mode)
