@@ -11,22 +11,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# python scripts/calibrate_conv.py (2-core x86-64 VM, OpenBLAS 0.3.31, one BLAS thread)
+# PYTHONPATH=src python scripts/calibrate_conv.py on the project's 2-core x86-64 VM
+# (OpenBLAS 0.3.31 Haswell kernels, one BLAS thread; shared machine, fastest of 15 runs)
 CONSTANTS = {
-    "gemm_gflops_f4": 60.0,   # float32 GEMM rate on large operands, one thread
-    "gemm_gflops_f8": 30.0,   # float64
-    "gemm_half_m": 12.0,      # GEMM efficiency 1 / (1 + hm/M + hn/N + hk/K)
-    "gemm_half_n": 12.0,
-    "gemm_half_k": 24.0,
-    "call_us": 3.0,           # one NumPy/BLAS call from Python
-    "copy_gbs": 6.0,          # contiguous copy bandwidth, GB/s
-    "run_half": 24.0,         # bytes of contiguous run at which a gather runs at half speed
-    "transpose_gbs": 2.0,     # NCHW <-> NHWC blocked copy
-    "wino_ns_elem": 0.4,      # Winograd transform, ns per transformed element (16 per tile)
-    "wino_ns_row": 30.0,      # ... plus ns per (sample, channel, tile row)
-    "col2im_ns_elem": 0.5,    # compiled col2im, ns per column element
-    "tap_ns_elem": 1.5,       # NumPy strided multiply-add, ns per element per kernel tap
-    "dw_ns_elem": 0.3,        # compiled depthwise loops, ns per element per kernel tap
+    "gemm_gflops_f4": 35.0,   # float32 GEMM rate, 512^3, one thread
+    "gemm_gflops_f8": 17.0,   # float64
+    "gemm_half_m": 0.0,       # GEMM efficiency 1 / (1 + hm/M + hn/N + hk/K), fitted over
+    "gemm_half_n": 0.0,       # 64 GEMMs with M, N, K in {4, 16, 64, 256}: flops at the
+    "gemm_half_k": 0.0,       # full rate plus one call's overhead fit them best
+    "call_us": 0.94,          # one NumPy/BLAS call from Python
+    "copy_gbs": 14.0,         # contiguous copy bandwidth, GB/s (16 MiB)
+    "run_half": 32.0,         # bytes of contiguous run at which a gather runs at half speed
+    "transpose_gbs": 1.2,     # NCHW <-> NHWC blocked copy
+    "wino_ns_elem": 0.48,     # Winograd input transform, ns per transformed element
+    "wino_ns_row": 16.0,      # ... plus ns per (sample, channel, tile row)
+    "col2im_ns_elem": 0.43,   # compiled col2im, ns per column element
+    "tap_ns_elem": 0.62,      # NumPy strided multiply-add, ns per element per kernel tap
+    "dw_ns_elem": 0.11,       # compiled depthwise forward, ns per element per kernel tap
 }
 CHUNK_BYTES = {"im2col_nhwc": 2 << 20, "im2col_cm": 2 << 20, "winograd": 512 << 10,
                "gemm1x1": 2 << 20, "depthwise": 1 << 20}

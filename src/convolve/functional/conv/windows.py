@@ -107,6 +107,14 @@ def gather_cm(wins: np.ndarray, groups: int) -> np.ndarray:
     return cols.reshape(groups, c // groups * kh * kw, m * oh * ow)
 
 
+def grad_cols(gs: np.ndarray) -> np.ndarray:
+    """Output-gradient chunk (m, G, Og, P) as a contiguous (G, Og, m*P) GEMM operand."""
+    m, groups, og, p = gs.shape
+    gt = scratch("gt", (groups, og, m, p), gs.dtype)
+    np.copyto(gt.transpose(2, 0, 1, 3), gs)
+    return gt.reshape(groups, og, m * p)
+
+
 def weight_cols(w4: np.ndarray, groups: int) -> np.ndarray:
     """Weight (O, Cg, kH, kW) as the GEMM operand (G, kH*kW*Cg, Og)."""
     o, cg, kh, kw = w4.shape

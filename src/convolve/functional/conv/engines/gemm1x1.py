@@ -75,12 +75,9 @@ def backward(g4, x4, w4, plan, nx, nw):
         m = sl.stop - sl.start
         gc = _cols(g4[sl], groups, per_sample, "gc")
         part = None
-        if nw:
-            xc = _cols(xs[sl], groups, per_sample, "cols")
-            if per_sample:
-                part = np.matmul(gc, xc.transpose(0, 1, 3, 2)).sum(axis=0)
-            else:
-                part = np.matmul(gc, xc.transpose(0, 2, 1))  # (G, Og, Cg)
+        if nw:  # one GEMM per group over the chunk, whatever the layout
+            gt = gc if not per_sample else _cols(g4[sl], groups, False, "gt")
+            part = np.matmul(gt, _cols(xs[sl], groups, False, "cols").transpose(0, 2, 1))
         if nx:
             d = np.matmul(wm.transpose(0, 2, 1), gc)
             d = d.reshape(m, -1, oh, ow) if per_sample else \
@@ -88,7 +85,7 @@ def backward(g4, x4, w4, plan, nx, nw):
             gx[sl, :, ::sh, ::sw] = d
         return part
 
-    per = max(x_shape[1], o) * oh * ow * g4.itemsize * 2
+    per = max(x_shape[1], o) * oh * ow * g4.itemsize * 3
     parts = map_chunks(chunk, batch_chunks(n, per, plan.chunk_bytes), plan.threads)
     gw = sum_partials(parts)
     return gx, (None if gw is None else gw.reshape(w4.shape))

@@ -12,7 +12,7 @@ import numpy as np
 from ..._backend import load
 from ..padding import pad_array, unpad_array
 from ..parallel import batch_chunks, map_chunks, scratch, sum_partials
-from ..windows import accumulate_windows, gather_cm, out_hw, sliding_windows
+from ..windows import accumulate_windows, gather_cm, grad_cols, out_hw, sliding_windows
 
 
 def forward(x4, w4, b, plan, keep):
@@ -56,8 +56,8 @@ def backward(g4, x4, w4, plan, nx, nw):
         if nw:
             wins = sliding_windows(pad_array(x4[sl], plan.pads, plan.mode), kernel, stride,
                                    dilation)
-            cols = gather_cm(wins, groups).reshape(groups, -1, m, oh * ow)
-            part = np.matmul(gs, cols.transpose(2, 0, 3, 1)).sum(axis=0)  # (G, Og, Kg)
+            cols = gather_cm(wins, groups)  # (G, Kg, m*P): one GEMM per group over the chunk
+            part = np.matmul(grad_cols(gs), cols.transpose(0, 2, 1))  # (G, Og, Kg)
         if nx:
             dcol = np.matmul(wm.transpose(0, 2, 1), gs)  # (m, G, Cg*kH*kW, OH*OW)
             dcol = dcol.reshape(m, -1, *kernel, oh, ow)

@@ -5,7 +5,7 @@ The batch is walked in chunks of ``plan.chunk_bytes`` of columns (each block sti
 when its GEMM reads it), on ``plan.threads`` threads. ``plan.per_sample``: the forward runs
 per-sample GEMMs W cols^T that write the NCHW output directly (no transposed copy; pays
 for narrow outputs). Backward recomputes the columns from the saved padded NHWC input.
-The weight gradient is a GEMM per chunk, partial sums added in chunk order (results do
+The weight gradient is one GEMM per chunk (and group), partial sums added in chunk order (results do
 not depend on the thread count). The input gradient by ``plan.input_grad``:
 
 * 'corr': a full correlation of the output gradient with the flipped kernel (stride 1,
@@ -25,6 +25,7 @@ from ..windows import (
     accumulate_windows,
     blocked_copy,
     gather,
+    grad_cols,
     nhwc_grad,
     nhwc_padded,
     nhwc_windows,
@@ -78,10 +79,9 @@ def backward(g4, xp_all, w4, plan, nx, nw):
         m = sl.stop - sl.start
         gs = g4[sl].reshape(m, groups, o // groups, oh * ow)
         part = None
-        if nw:  # per-sample GEMMs g cols, summed: no transposed copy of g
+        if nw:  # one GEMM per group over the chunk: (G, Og, m*P) @ (G, m*P, Kg)
             cols = gather(nhwc_windows(xp_all[sl], (kh, kw), stride, dilation, groups), "cols")
-            cols = cols.reshape(m, oh * ow, groups, -1).transpose(0, 2, 1, 3)
-            part = np.matmul(gs, cols).sum(axis=0).transpose(0, 2, 1)  # (G, Kg, Og)
+            part = np.matmul(grad_cols(gs), cols.transpose(1, 0, 2))  # (G, Og, Kg)
         if nx and method == "numba":
             _input_grad_numba(gs, w4, plan, gx[sl], oh, ow)
         elif nx:
@@ -95,7 +95,7 @@ def backward(g4, xp_all, w4, plan, nx, nw):
     gwa = sum_partials(map_chunks(chunk, batch_chunks(n, _per_sample_bytes(plan, o, oh, ow),
                                                       plan.chunk_bytes), plan.threads))
     gw = None if gwa is None else \
-        gwa.reshape(groups, kh, kw, -1, o // groups).transpose(0, 4, 3, 1, 2)
+        gwa.reshape(groups, o // groups, kh, kw, -1).transpose(0, 1, 4, 2, 3)
     return gx, gw
 
 
