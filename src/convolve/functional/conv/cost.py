@@ -11,22 +11,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# PYTHONPATH=src python scripts/calibrate_conv.py on the project's 2-core x86-64 VM
-# (OpenBLAS 0.3.31 Haswell kernels, one BLAS thread; shared machine, fastest of 15 runs)
+# PYTHONPATH=src python scripts/calibrate_conv.py --rounds 4 (plus earlier rounds), on the
+# project's 2-core x86-64 VM (OpenBLAS 0.3.31 Haswell kernels, one BLAS thread), shared by
+# other jobs (load 7-14): each constant is its best over 5 rounds of 15 runs each.
 CONSTANTS = {
-    "gemm_gflops_f4": 35.0,   # float32 GEMM rate, 512^3, one thread
-    "gemm_gflops_f8": 17.0,   # float64
+    "gemm_gflops_f4": 53.0,   # float32 GEMM rate, 512^3, one thread
+    "gemm_gflops_f8": 20.0,   # float64
     "gemm_half_m": 0.0,       # GEMM efficiency 1 / (1 + hm/M + hn/N + hk/K), fitted over
-    "gemm_half_n": 0.0,       # 64 GEMMs with M, N, K in {4, 16, 64, 256}: flops at the
-    "gemm_half_k": 0.0,       # full rate plus one call's overhead fit them best
+    "gemm_half_n": 0.0,       # 125 GEMMs with M, N, K in {1, 4, 16, 64, 256}: flops at
+    "gemm_half_k": 0.3,       # nearly the full rate plus one call's overhead fit them best
     "call_us": 0.94,          # one NumPy/BLAS call from Python
-    "copy_gbs": 14.0,         # contiguous copy bandwidth, GB/s (16 MiB)
-    "run_half": 32.0,         # bytes of contiguous run at which a gather runs at half speed
-    "transpose_gbs": 1.2,     # NCHW <-> NHWC blocked copy
-    "wino_ns_elem": 0.48,     # Winograd input transform, ns per transformed element
-    "wino_ns_row": 16.0,      # ... plus ns per (sample, channel, tile row)
+    "copy_gbs": 19.6,         # contiguous copy bandwidth, GB/s (16 MiB)
+    "run_half": 31.5,         # bytes of contiguous run at which a gather runs at half speed
+    "transpose_gbs": 1.44,    # NCHW <-> NHWC blocked copy
+    "wino_ns_elem": 0.5,      # a Winograd transform (mean of the four), ns per element
+    "wino_ns_row": 41.0,      # ... plus ns per (sample, channel, tile row)
     "col2im_ns_elem": 0.43,   # compiled col2im, ns per column element
-    "tap_ns_elem": 0.62,      # NumPy strided multiply-add, ns per element per kernel tap
+    "tap_ns_elem": 0.44,      # NumPy strided multiply-add, ns per element per kernel tap
     "dw_ns_elem": 0.11,       # compiled depthwise forward, ns per element per kernel tap
 }
 CHUNK_BYTES = {"im2col_nhwc": 2 << 20, "im2col_cm": 2 << 20, "winograd": 512 << 10,

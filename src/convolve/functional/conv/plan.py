@@ -118,9 +118,9 @@ def _plan(key: tuple, force: tuple) -> ConvPlan:
                              f"(input {key[0]}, weight {key[1]}, stride {key[2]}, pads "
                              f"{key[3]}, dilation {key[4]}, groups {key[5]}, mode {key[6]!r})")
         options = [o for o in options if o["engine"] in names]
-    for name in ("per_sample", "input_grad"):
+    for name, default in (("per_sample", False), ("input_grad", "")):
         if name in force:
-            kept = [o for o in options if o.get(name, force[name]) == force[name]]
+            kept = [o for o in options if o.get(name, default) == force[name]]
             if not kept:
                 raise ValueError(f"conv plan: {name}={force[name]!r} does not apply to "
                                  f"engine {options[0]['engine']!r} for this conv")
