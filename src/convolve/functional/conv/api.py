@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...function import Function
+from ...grad_mode import is_grad_enabled
 from .._util import check_float, check_ndim, ntuple
 from .function import ConvNd
 from .padding import PADDING_MODES, check_mode_pads, pad_array, unpad_array
@@ -118,19 +119,25 @@ def _conv(op, nd, x, w, b, stride, padding, dilation, groups, padding_mode, plan
     x_shape, w_shape = x_shape[:2] + (1,) * (2 - nd) + x_shape[2:], \
         tuple(w.shape[:2]) + (1,) * (2 - nd) + tuple(w.shape[2:])
     geo = (x_shape, w_shape, stride, pads, dilation, int(groups), padding_mode, x.dtype)
-    return ConvNd.apply(x, w, b, plan=resolve_plan(op, plan, *geo))
+    grads = (_needs_grad(x), _needs_grad(w)) if is_grad_enabled() else (False, False)
+    return ConvNd.apply(x, w, b, plan=resolve_plan(op, plan, *geo, grads=grads))
 
 
-def resolve_plan(op, plan, x_shape, w_shape, stride, pads, dilation, groups, mode, dtype):
+def _needs_grad(t) -> bool:
+    return bool(getattr(t, "requires_grad", False))
+
+
+def resolve_plan(op, plan, x_shape, w_shape, stride, pads, dilation, groups, mode, dtype,
+                 grads=(True, True)):
     """The ConvPlan to run: planned (plan None), an engine name, a dict of plan fields to
-    fix, or a ConvPlan made for this conv (any batch size)."""
+    fix, or a ConvPlan made for this conv (any batch size). grads: (input, weight) needed."""
     geo = (x_shape, w_shape, stride, pads, dilation, groups, mode, dtype)
     if plan is None:
-        return plan_conv(*geo)
+        return plan_conv(*geo, grads=grads)
     if isinstance(plan, str):
-        return plan_conv(*geo, engine=plan)
+        return plan_conv(*geo, grads=grads, engine=plan)
     if isinstance(plan, dict):
-        return plan_conv(*geo, **plan)
+        return plan_conv(*geo, **{"grads": grads, **plan})
     if not isinstance(plan, ConvPlan):
         raise TypeError(f"{op}: plan must be a ConvPlan, an engine name or a dict of plan "
                         f"fields, received {type(plan).__name__}")
@@ -144,10 +151,10 @@ def resolve_plan(op, plan, x_shape, w_shape, stride, pads, dilation, groups, mod
 
 
 def conv_plans(input, weight, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros",
-               every=False, threads=None, chunk_bytes=None):
-    """The ConvPlan conv1d/conv2d (by weight.ndim) would run for these arguments; with
-    ``every``, one plan per applicable engine and option instead (a list). input and
-    weight need only ``shape``, ``ndim`` and ``dtype``."""
+               every=False, threads=None, chunk_bytes=None, grads=(True, True)):
+    """The ConvPlan conv1d/conv2d (by weight.ndim) would run for these arguments when the
+    (input, weight) gradients ``grads`` are needed; with ``every``, one plan per applicable
+    engine and option instead (a list). input and weight need shape, ndim and dtype."""
     nd = weight.ndim - 2
     op = "conv_plans"
     stride, pads, dilation = _check_conv_args(op, nd, input, weight, None, stride, padding,
@@ -160,7 +167,7 @@ def conv_plans(input, weight, stride=1, padding=0, dilation=1, groups=1, padding
         return every_plan(*geo, threads=1 if threads is None else threads,
                           chunk_bytes=chunk_bytes)
     force = {} if chunk_bytes is None else {"chunk_bytes": chunk_bytes}
-    return plan_conv(*geo, threads=threads, **force)
+    return plan_conv(*geo, threads=threads, grads=grads, **force)
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,

@@ -1,5 +1,5 @@
-"""The cost model of the conv planner: estimated seconds of one training step of a conv
-(forward, input gradient and weight gradient) by each engine, from its flops, the bytes
+"""The cost model of the conv planner: estimated seconds of a conv's forward, input
+gradient and weight gradient by each engine, from its flops, the bytes
 it gathers or copies, GEMM shape efficiency, per-call overhead and transform work.
 
 The constants were measured once on this kind of machine by ``scripts/calibrate_conv.py``
@@ -85,50 +85,57 @@ def transpose(nbytes: float) -> float:
     return nbytes / (CONSTANTS["transpose_gbs"] * 1e9)
 
 
+def block(nbytes: float, run: int) -> float:
+    """Seconds to swap the two outer axes of (m, C, run) data (runs of ``run`` elements)."""
+    return copy(nbytes, run * 4)
+
+
 def calls(k: int) -> float:
     return k * CONSTANTS["call_us"] * 1e-6
 
 
-def im2col_nhwc(g: Geo, per_sample: bool, input_grad: str) -> float:
-    """Forward + both gradients with NHWC columns."""
+def im2col_nhwc(g: Geo, per_sample: bool, input_grad: str) -> tuple:
+    """(forward, input grad, weight grad) seconds with NHWC columns."""
     k = g.kh * g.kw * g.cg
     cols = g.n * g.p * g.kh * g.kw * g.c * g.item
     run = g.cg * g.item * (g.kw if g.dilation[1] == 1 else 1)
-    t = transpose(g.n * (g.h + 2) * (g.w + 2) * g.c * g.item) + 2 * copy(cols, run)
+    gather = transpose(g.n * (g.h + 2) * (g.w + 2) * g.c * g.item) + copy(cols, run)
+    g_copy = transpose(g.n * g.o * g.p * g.item)
     if per_sample:
-        t += gemm(g, g.og, g.p, k, g.n * g.groups)
+        fwd = gather + gemm(g, g.og, g.p, k, g.n * g.groups)
     else:
-        t += gemm(g, g.n * g.p, g.og, k, g.groups) + transpose(g.n * g.o * g.p * g.item)
-    t += gemm(g, g.og, k, g.p, g.n * g.groups)  # weight gradient
+        fwd = gather + gemm(g, g.n * g.p, g.og, k, g.groups) + g_copy
+    wgrad = copy(cols, run) + block(g.n * g.o * g.p * g.item, g.p) + \
+        gemm(g, g.og, k, g.n * g.p, g.groups)
     if input_grad == "corr":
         rows = g.n * g.h * g.w
-        t += transpose(g.n * g.o * g.p * g.item) + copy(rows * g.kh * g.kw * g.o * g.item,
-                                                        g.og * g.kw * g.item)
-        t += gemm(g, rows, g.cg, g.kh * g.kw * g.og, g.groups) + transpose(rows * g.c * g.item)
+        igrad = g_copy + copy(rows * g.kh * g.kw * g.o * g.item, g.og * g.kw * g.item)
+        igrad += gemm(g, rows, g.cg, g.kh * g.kw * g.og, g.groups) + transpose(rows * g.c * g.item)
     elif input_grad == "numba":
-        t += gemm(g, g.p, k, g.o, g.n) + g.n * g.p * k * CONSTANTS["col2im_ns_elem"] * 1e-9
-        t += transpose(g.n * g.c * g.h * g.w * g.item)
+        igrad = gemm(g, g.p, k, g.o, g.n) + g.n * g.p * k * CONSTANTS["col2im_ns_elem"] * 1e-9
+        igrad += transpose(g.n * g.c * g.h * g.w * g.item)
     else:
-        t += transpose(g.n * g.o * g.p * g.item) + gemm(g, k, g.n * g.p, g.og, g.groups)
-        t += g.kh * g.kw * g.n * g.c * g.p * CONSTANTS["tap_ns_elem"] * 1e-9
-    return t
+        igrad = g_copy + gemm(g, k, g.n * g.p, g.og, g.groups)
+        igrad += g.kh * g.kw * g.n * g.c * g.p * CONSTANTS["tap_ns_elem"] * 1e-9
+    return fwd, igrad, wgrad
 
 
-def im2col_cm(g: Geo, input_grad: str) -> float:
-    """Forward + both gradients with channel-major columns (per-sample GEMMs)."""
+def im2col_cm(g: Geo, input_grad: str) -> tuple:
+    """(forward, input grad, weight grad) seconds with channel-major columns."""
     k = g.kh * g.kw * g.cg
     cols = g.n * g.p * g.kh * g.kw * g.c * g.item
     run = g.ow * g.item if g.stride[1] == 1 else g.item
-    t = 2 * copy(cols, run) + (2 * copy(g.n * g.c * g.h * g.w * g.item, g.w * g.item)
-                               if g.padded else 0.0)
-    t += gemm(g, g.og, g.p, k, g.n * g.groups) + gemm(g, g.og, k, g.p, g.n * g.groups)
-    t += gemm(g, k, g.p, g.og, g.n * g.groups)
+    gather = copy(cols, run) + (copy(g.n * g.c * g.h * g.w * g.item, g.w * g.item)
+                                if g.padded else 0.0)
+    fwd = gather + gemm(g, g.og, g.p, k, g.n * g.groups)
+    wgrad = gather + block(g.n * g.o * g.p * g.item, g.p) + gemm(g, g.og, k, g.n * g.p, g.groups)
     per = "col2im_ns_elem" if input_grad == "numba" else "tap_ns_elem"
-    return t + g.n * g.c * g.kh * g.kw * g.p * CONSTANTS[per] * 1e-9
+    igrad = gemm(g, k, g.p, g.og, g.n * g.groups)
+    return fwd, igrad + g.n * g.c * g.kh * g.kw * g.p * CONSTANTS[per] * 1e-9, wgrad
 
 
-def winograd(g: Geo, chunk_bytes: int) -> float:
-    """Forward + both gradients by F(2x2, 3x3): four transforms, three GEMM sets."""
+def winograd(g: Geo, chunk_bytes: int) -> tuple:
+    """(forward, input grad, weight grad) seconds by F(2x2, 3x3)."""
     th, tw = (g.oh + 1) // 2, (g.ow + 1) // 2
     tiles = g.n * th * tw
     per_sample = 16 * max(g.c, g.o) * th * tw * g.item
@@ -140,27 +147,32 @@ def winograd(g: Geo, chunk_bytes: int) -> float:
     def transform(ch):
         return (16 * ch * tiles * c["wino_ns_elem"] + g.n * ch * th * c["wino_ns_row"]) * 1e-9
 
-    t = 2 * transform(g.c) + transform(g.o) * 2 + transform(g.c)
-    t += 3 * gemm(g, max(g.o, g.c), t_chunk, min(g.o, g.c), 16 * chunks)
-    return t + gemm(g, 16, g.o * g.c, 9, 2)
+    sets = gemm(g, max(g.o, g.c), t_chunk, min(g.o, g.c), 16 * chunks)
+    weights = gemm(g, 16, g.o * g.c, 9, 1)
+    back = transform(g.o) / 2  # the output adjoint, shared by both gradients
+    return (transform(g.c) + sets + transform(g.o) + weights,
+            back + sets + transform(g.c) + weights, back + transform(g.c) + sets + weights)
 
 
-def gemm1x1(g: Geo, per_sample: bool) -> float:
-    """Forward + both gradients of a 1x1 conv as plain GEMMs."""
+def gemm1x1(g: Geo, per_sample: bool) -> tuple:
+    """(forward, input grad, weight grad) seconds of a 1x1 conv as plain GEMMs."""
     x_bytes, g_bytes = g.n * g.c * g.p * g.item, g.n * g.o * g.p * g.item
     strided = g.stride != (1, 1)
+    scatter = copy(g.n * g.c * g.h * g.w * g.item, 4096) if strided else 0.0
+    x_cols = block(x_bytes, g.p) if not strided else copy(x_bytes, g.item)
+    wgrad = gemm(g, g.og, g.cg, g.n * g.p, g.groups) + x_cols + block(g_bytes, g.p)
     if per_sample:
-        t = 3 * gemm(g, g.og, g.p, g.cg, g.n * g.groups)
-        t += 2 * copy(x_bytes, g.item) if strided else 0.0
-    else:
-        t = 3 * gemm(g, g.og, g.n * g.p, g.cg, g.groups)
-        t += 2 * transpose(x_bytes) + 3 * transpose(g_bytes)
-    return t + (copy(g.n * g.c * g.h * g.w * g.item, 4096) if strided else 0.0)
+        return ((x_cols if strided else 0.0) + gemm(g, g.og, g.p, g.cg, g.n * g.groups),
+                gemm(g, g.cg, g.p, g.og, g.n * g.groups) + scatter, wgrad)
+    return (x_cols + block(g_bytes, g.p) + gemm(g, g.og, g.n * g.p, g.cg, g.groups),
+            2 * block(g_bytes, g.p) + gemm(g, g.cg, g.n * g.p, g.og, g.groups) + scatter
+            + block(x_bytes, g.p), wgrad)
 
 
-def depthwise(g: Geo, compiled: bool) -> float:
-    """Forward + both gradients of the direct depthwise passes (3 passes over the taps)."""
+def depthwise(g: Geo, compiled: bool) -> tuple:
+    """(forward, input grad, weight grad) seconds of the direct depthwise passes."""
     per = CONSTANTS["dw_ns_elem" if compiled else "tap_ns_elem"]
-    t = 3 * g.kh * g.kw * g.n * g.o * g.p * per * 1e-9
     chunks = max(1, g.n * g.c * g.h * g.w * g.item * 4 // CHUNK_BYTES["depthwise"])
-    return t + calls(chunks * (4 if compiled else 4 * g.kh * g.kw))
+    one = g.kh * g.kw * g.n * g.o * g.p * per * 1e-9 + calls(
+        chunks * (2 if compiled else 2 * g.kh * g.kw))
+    return one, one, one

@@ -74,10 +74,12 @@ def _short(v):
 
 
 def plan_conv(x_shape, w_shape, stride=(1, 1), pads=((0, 0), (0, 0)), dilation=(1, 1),
-              groups=1, mode="zeros", dtype="float32", threads=None, **force) -> ConvPlan:
+              groups=1, mode="zeros", dtype="float32", threads=None, grads=(True, True),
+              **force) -> ConvPlan:
     """The plan of one 2-D conv (shapes (N, C, H, W) and (O, C/groups, kH, kW)).
 
-    threads: chunk threads (default: BLAS's current thread count). ``force`` fixes plan
+    threads: chunk threads (default: BLAS's current thread count). grads: whether the
+    input and the weight gradients will be needed (priced only then). ``force`` fixes plan
     fields (engine, per_sample, input_grad, chunk_bytes); an engine name may be 'im2col'
     (the cheaper layout). Without a forced engine, CONVOLVE_CONV_ENGINE applies where it can.
     Raises ValueError for an engine or option that cannot run this conv.
@@ -88,7 +90,8 @@ def plan_conv(x_shape, w_shape, stride=(1, 1), pads=((0, 0), (0, 0)), dilation=(
                          f"per_sample, input_grad or chunk_bytes")
     threads = blas_thread_count() if threads is None else int(threads)
     key = (tuple(x_shape), tuple(w_shape), tuple(stride), tuple(map(tuple, pads)),
-           tuple(dilation), int(groups), mode, np.dtype(dtype).name, threads)
+           tuple(dilation), int(groups), mode, np.dtype(dtype).name, threads,
+           tuple(bool(v) for v in grads))
     forced = force.get("engine") is not None
     if not forced and os.environ.get("CONVOLVE_CONV_ENGINE"):
         env = os.environ["CONVOLVE_CONV_ENGINE"].strip().lower()
@@ -135,7 +138,7 @@ def _make(key: tuple, opt: dict, force: dict) -> ConvPlan:
     for o in _options(key):
         if o["engine"] != opt["engine"]:
             others[o["engine"]] = min(others.get(o["engine"], 1e9), o["seconds"] * 1e3)
-    x_shape, w_shape, stride, pads, dilation, groups, mode, dtype, threads = key
+    x_shape, w_shape, stride, pads, dilation, groups, mode, dtype, threads, _ = key
     return ConvPlan(
         engine=opt["engine"], x_shape=x_shape, w_shape=w_shape, stride=stride, pads=pads,
         dilation=dilation, groups=groups, mode=mode, dtype=dtype, threads=threads,
@@ -149,7 +152,7 @@ def every_plan(x_shape, w_shape, stride=(1, 1), pads=((0, 0), (0, 0)), dilation=
                groups=1, mode="zeros", dtype="float32", threads=1, chunk_bytes=None) -> list:
     """One ConvPlan per engine and option that can run the conv (tests force each)."""
     key = (tuple(x_shape), tuple(w_shape), tuple(stride), tuple(map(tuple, pads)),
-           tuple(dilation), int(groups), mode, np.dtype(dtype).name, int(threads))
+           tuple(dilation), int(groups), mode, np.dtype(dtype).name, int(threads), (True, True))
     force = {} if chunk_bytes is None else {"chunk_bytes": chunk_bytes}
     return [_make(key, o, dict(force, engine=o["engine"])) for o in _options(key)]
 
@@ -169,7 +172,8 @@ def _options(key: tuple) -> list:
 
 def _enumerate(key: tuple) -> list:
     """Every (engine, option) that can run the conv, each with its estimated seconds."""
-    (n, c, h, w), (o, cg, kh, kw), stride, pads, dilation, groups, mode, dtype, threads = key
+    (n, c, h, w), (o, cg, kh, kw), stride, pads, dilation, groups, mode, dtype, threads, \
+        (need_x, need_w) = key
     oh, ow = out_hw((h, w), (kh, kw), stride, pads, dilation)
     geo = cost.Geo(max(n, 1), c, h, w, o, kh, kw, oh, ow, groups, stride, dilation,
                    any(lo or hi for lo, hi in pads), np.dtype(dtype).itemsize)
@@ -192,8 +196,10 @@ def _enumerate(key: tuple) -> list:
         out += [{"engine": "depthwise", "input_grad": ig,
                  "seconds": cost.depthwise(geo, ig == "numba")}
                 for ig in ["numpy"] + (["numba"] if _backend.available("depthwise") else [])]
-    for opt in out:
-        opt["seconds"] = _parallel(opt["seconds"], geo, threads, opt["engine"])
+    for opt in out:  # (forward, input grad, weight grad): the ones that will run
+        fwd, gx, gw = opt["seconds"]
+        total = fwd + (gx if need_x else 0.0) + (gw if need_w else 0.0)
+        opt["seconds"] = _parallel(total, geo, threads, opt["engine"])
     return out
 
 
