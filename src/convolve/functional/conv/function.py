@@ -26,7 +26,7 @@ class ConvNd(Function):
         keep = ctx.parents is not None and ctx.needs_input_grad[1]  # recording a weight grad
         if plan.crop:  # taps that only ever meet zero padding are left out
             (a0, a1), (b0, b1) = plan.crop
-            w4 = w4[:, :, a0:a1 + 1, b0:b1 + 1]
+            w4 = np.ascontiguousarray(w4[:, :, a0:a1 + 1, b0:b1 + 1])  # strided: no BLAS
         if x4.shape[0] == 0:
             res, saved = _empty_output(x4, w4, effective(plan)), None
         else:
