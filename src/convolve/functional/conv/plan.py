@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import os
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -140,8 +140,8 @@ def plan_conv(x_shape, w_shape, stride=(1, 1), pads=((0, 0), (0, 0)), dilation=(
     forced = force.get("engine") is not None
     if not forced and os.environ.get("CONVOLVE_CONV_ENGINE"):
         env = os.environ["CONVOLVE_CONV_ENGINE"].strip().lower()
-        if env in ENGINES + tuple(ALIASES) and any(
-                e in _applicable(key) for e in ALIASES.get(env, (env,))):
+        runs = _applicable(key) | _applicable(_crop_key(key, _crop_of(key)))
+        if env in ENGINES + tuple(ALIASES) and runs & set(ALIASES.get(env, (env,))):
             force = dict(force, engine=env)
     return _plan(key, tuple(sorted(force.items())))
 
@@ -266,8 +266,3 @@ def _parallel(seconds: float, geo: cost.Geo, threads: int, engine: str) -> float
     work = geo.n * max(geo.c, geo.o) * max(geo.p * geo.kh * geo.kw, geo.h * geo.w) * geo.item
     chunks = max(1, min(geo.n, -(-work // cost.CHUNK_BYTES[engine])))
     return seconds / max(1, min(threads, chunks))
-
-
-def plan_fields() -> tuple:
-    """Names of the ConvPlan fields."""
-    return tuple(f.name for f in fields(ConvPlan))
