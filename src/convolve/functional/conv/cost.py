@@ -11,19 +11,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# PYTHONPATH=src python scripts/calibrate_conv.py --rounds 4 (plus earlier rounds), on the
+# PYTHONPATH=src python scripts/calibrate_conv.py (several runs, 00:29-01:16 UTC), on the
 # project's 2-core x86-64 VM (OpenBLAS 0.3.31 Haswell kernels, one BLAS thread), shared by
-# other jobs (load 7-14): each constant is its best over 5 rounds of 15 runs each.
+# other jobs (load 7-21): rates and costs are each constant's best over the runs (the least
+# disturbed), fitted shape constants the median of two runs.
 CONSTANTS = {
-    "gemm_gflops_f4": 53.0,   # float32 GEMM rate, 512^3, one thread
-    "gemm_gflops_f8": 20.0,   # float64
-    "gemm_half_m": 0.0,       # GEMM efficiency 1 / (1 + hm/M + hn/N + hk/K), fitted over
-    "gemm_half_n": 0.0,       # 125 GEMMs with M, N, K in {1, 4, 16, 64, 256}: flops at
-    "gemm_half_k": 0.3,       # nearly the full rate plus one call's overhead fit them best
-    "call_us": 0.94,          # one NumPy/BLAS call from Python
+    "gemm_gflops_f4": 99.0,   # float32 GEMM peak, one thread (best rate over all shapes)
+    "gemm_gflops_f8": 47.6,   # float64 (peak times the measured float64/float32 ratio)
+    "gemm_half_m": 4.4,       # GEMM efficiency 1 / (1 + hm/M + hn/N + hk/K), fitted to
+    "gemm_half_n": 3.5,       # GEMMs with one thin dim (1, 4, 16, 64) and two of 512
+    "gemm_half_k": 9.3,
+    "call_us": 0.92,          # one NumPy/BLAS call from Python
     "copy_gbs": 19.6,         # contiguous copy bandwidth, GB/s (16 MiB)
     "run_half": 31.5,         # bytes of contiguous run at which a gather runs at half speed
-    "transpose_gbs": 1.44,    # NCHW <-> NHWC blocked copy
+    "transpose_gbs": 1.89,    # NCHW <-> NHWC blocked copy
     "wino_ns_elem": 0.5,      # a Winograd transform (mean of the four), ns per element
     "wino_ns_row": 41.0,      # ... plus ns per (sample, channel, tile row)
     "col2im_ns_elem": 0.43,   # compiled col2im, ns per column element
