@@ -18,8 +18,19 @@ import traceback
 
 import numpy as np
 
-__all__ = ["allreduce_", "allreduce_sum", "barrier", "broadcast_", "broadcast_object",
-           "init", "is_initialized", "launched_under_mpi", "rank", "world_size", "abort"]
+__all__ = [
+    "abort",
+    "allreduce_",
+    "allreduce_sum",
+    "barrier",
+    "broadcast_",
+    "broadcast_object",
+    "init",
+    "is_initialized",
+    "launched_under_mpi",
+    "rank",
+    "world_size",
+]
 
 MPI_EXTRA_HINT = "pip install convolve[mpi]"
 _LAUNCHER_VARS = ("PMI_RANK", "PMI_SIZE", "PMIX_RANK", "OMPI_COMM_WORLD_SIZE",
