@@ -1,0 +1,60 @@
+"""``convolve train --workers N``: relaunch under mpiexec, resume with another N, errors."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+
+from convolve import cli
+from convolve.distributed import launch
+from convolve.io import load_checkpoint
+from test_distributed import ROOT, _env
+
+COMMON = ["--model", "lenet5", "--data", "digits", "--limit", "60", "--batch-size", "16", "-q"]
+
+
+def test_workers_checkpoint_resumes_with_another_world_size(mpiexec, tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    first = [sys.executable, "-m", "convolve.cli", "train", *COMMON, "--epochs", "1",
+             "--workers", "2", "--out", str(a)]  # relaunches itself under mpiexec -n 2
+    run = subprocess.run(first, capture_output=True, text=True, env=_env(), cwd=ROOT,
+                         timeout=120, check=False)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert load_checkpoint(a / "last.safetensors")["extra"]["workers"] == 2
+    second = [mpiexec, "-n", "3", sys.executable, "-m", "convolve.cli", "train", "--resume",
+              str(a), "--epochs", "2", "-q"]  # under a launcher: uses the 3 ranks given
+    run = subprocess.run(second, capture_output=True, text=True, env=_env(), cwd=ROOT,
+                         timeout=120, check=False)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert cli.main(["train", *COMMON, "--epochs", "2", "--out", str(b)]) == 0  # 1 process
+    got, ref = load_checkpoint(a / "last.safetensors"), load_checkpoint(b / "last.safetensors")
+    assert got["epoch"] == 2 and got["extra"]["workers"] == 3
+    for key, value in ref["model"].items():
+        np.testing.assert_allclose(got["model"][key], value, rtol=1e-4, atol=1e-6, err_msg=key)
+    logs = [json.loads(line) for line in (a / "log.jsonl").read_text().splitlines()]
+    assert [e["epoch"] for e in logs] == [1, 2]  # rank 0 alone logs
+    expected = [json.loads(line) for line in (b / "log.jsonl").read_text().splitlines()]
+    np.testing.assert_allclose([e["loss"] for e in logs], [e["loss"] for e in expected],
+                               rtol=1e-5)
+
+
+def test_workers_without_the_extra_is_a_one_line_error(monkeypatch, capsys):
+    monkeypatch.setattr(launch, "find_mpiexec", lambda: None)
+    assert cli.main(["train", *COMMON, "--workers", "2"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "pip install convolve[mpi]" in err and "--workers 2" in err
+
+
+def test_workers_below_one_is_a_one_line_error(capsys):
+    assert cli.main(["train", *COMMON, "--workers", "0"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == "convolve: error: --workers must be >= 1, received 0"
+
+
+def test_relaunch_command_repeats_the_options():
+    args = cli.build_parser().parse_args(["train", "--lr", "0.01", "--workers", "4", "-q"])
+    cmd = launch.relaunch_command("/x/mpiexec", 4, args)
+    assert cmd[:6] == ["/x/mpiexec", "-n", "4", sys.executable, "-m", "convolve.cli"]
+    assert cmd[6] == "train" and "--workers" not in cmd
+    assert cmd[cmd.index("--lr") + 1] == "0.01" and "--quiet" in cmd
