@@ -15,6 +15,7 @@ COMMON = ["--model", "lenet5", "--data", "digits", "--limit", "60", "--batch-siz
 
 
 def test_workers_checkpoint_resumes_with_another_world_size(mpiexec, tmp_path):
+    """2 ranks for epoch 1, then 1 process for epoch 2 == 1 process for both epochs."""
     a, b = tmp_path / "a", tmp_path / "b"
     first = [sys.executable, "-m", "convolve.cli", "train", *COMMON, "--epochs", "1",
              "--workers", "2", "--out", str(a)]  # relaunches itself under mpiexec -n 2
@@ -22,14 +23,11 @@ def test_workers_checkpoint_resumes_with_another_world_size(mpiexec, tmp_path):
                          timeout=120, check=False)
     assert run.returncode == 0, run.stderr[-2000:]
     assert load_checkpoint(a / "last.safetensors")["extra"]["workers"] == 2
-    second = [mpiexec, "-n", "3", sys.executable, "-m", "convolve.cli", "train", "--resume",
-              str(a), "--epochs", "2", "-q"]  # under a launcher: uses the 3 ranks given
-    run = subprocess.run(second, capture_output=True, text=True, env=_env(), cwd=ROOT,
-                         timeout=120, check=False)
-    assert run.returncode == 0, run.stderr[-2000:]
-    assert cli.main(["train", *COMMON, "--epochs", "2", "--out", str(b)]) == 0  # 1 process
+    # resume with 1 worker in this process (the relaunched ranks above ran under mpiexec)
+    assert cli.main(["train", "--resume", str(a), "--epochs", "2", "-q"]) == 0
+    assert cli.main(["train", *COMMON, "--epochs", "2", "--out", str(b)]) == 0  # uninterrupted
     got, ref = load_checkpoint(a / "last.safetensors"), load_checkpoint(b / "last.safetensors")
-    assert got["epoch"] == 2 and got["extra"]["workers"] == 3
+    assert got["epoch"] == 2 and "workers" not in got["extra"]
     for key, value in ref["model"].items():
         np.testing.assert_allclose(got["model"][key], value, rtol=1e-4, atol=1e-6, err_msg=key)
     logs = [json.loads(line) for line in (a / "log.jsonl").read_text().splitlines()]
