@@ -56,3 +56,12 @@ def test_relaunch_command_repeats_the_options():
     assert cmd[:6] == ["/x/mpiexec", "-n", "4", sys.executable, "-m", "convolve.cli"]
     assert cmd[6] == "train" and "--workers" not in cmd
     assert cmd[cmd.index("--lr") + 1] == "0.01" and "--quiet" in cmd
+
+
+def test_workers_must_match_the_ranks_of_a_launcher(monkeypatch, capsys):
+    monkeypatch.setattr(launch._comm, "launched_under_mpi", lambda: True)
+    monkeypatch.setattr(launch._comm, "init", lambda use_mpi=None: 3)
+    assert cli.main(["train", *COMMON, "--workers", "2"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == ("convolve: error: --workers 2 but the MPI launcher started 3 ranks; "
+                   "drop --workers or make them match")

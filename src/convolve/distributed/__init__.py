@@ -28,6 +28,10 @@ from .comm import (  # noqa: F401
     rank,
     world_size,
 )
-from .parallel import DistributedDataParallel, DistributedMetrics  # noqa: F401
-from .sampler import DistributedLoader, DistributedSampler  # noqa: F401
-from .sweep import map_trials  # noqa: F401
+from .launch import map_trials  # noqa: F401
+from .parallel import (  # noqa: F401
+    DistributedDataParallel,
+    DistributedLoader,
+    DistributedMetrics,
+    DistributedSampler,
+)

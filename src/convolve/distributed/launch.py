@@ -1,4 +1,4 @@
-"""``convolve train --workers N``: data-parallel training on N MPI ranks.
+"""Running on ranks: ``convolve train --workers N`` and sweeps (:func:`map_trials`).
 
 Outside an MPI launcher, ``--workers N`` (N > 1) re-runs the same command under the
 ``mpiexec`` that the ``convolve[mpi]`` extra installs next to the Python executable
@@ -8,19 +8,34 @@ if passed, must match their number. Each rank trains on its shard of every globa
 (``--batch-size`` is the global batch, so the steps are those of one process with that batch);
 rank 0 alone prints, logs and writes checkpoints. The sample order does not depend on the
 number of ranks, so a checkpoint written with N workers resumes with M.
+
+Sweeps: ``map_trials(fn, configs)`` returns ``[fn(c) for c in configs]``, computed
+
+* under an MPI launcher with more than one rank (``mpiexec -n N python sweep.py``): on an
+  ``mpi4py.futures.MPICommExecutor`` over the ranks given (rank 0 hands out the trials, the
+  other N-1 ranks run them); every rank returns the full list;
+* otherwise: on a local ``concurrent.futures.ProcessPoolExecutor`` (``max_workers``
+  processes; 1 runs serially in this process).
+
+Each trial must seed itself from its config (e.g. ``convolve.manual_seed(config['seed'])``):
+then the results are identical to a serial run, whatever ran them and in which order.
+``fn`` and the configs must be picklable (a module-level function, plain data).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import multiprocessing
+import os
 import subprocess
 import sys
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from . import comm as _comm
 
-__all__ = ["find_mpiexec", "relaunch_command", "with_workers"]
+__all__ = ["find_mpiexec", "map_trials", "relaunch_command", "with_workers"]
 
 
 def find_mpiexec() -> str | None:
@@ -83,7 +98,7 @@ def _ranked(args) -> int:
 def _data(cli, opts: dict, model_shape: tuple, split):
     from ..data import ArrayDataset
     from ..data.transforms import RandomTranslate
-    from .sampler import DistributedLoader, check_world
+    from .parallel import DistributedLoader, check_world
 
     x_train = cli._fit_shape(split.x_train, model_shape, opts["data"])
     x_test = cli._fit_shape(split.x_test, model_shape, opts["data"])
@@ -143,3 +158,39 @@ def _train(args) -> int:
                   f"{last['val_accuracy']:.2%}, test loss {last['val_loss']:.4f}; "
                   f"checkpoints in {out}")
     return 0 if history.stop_reason is None or "early stopping" in history.stop_reason else 1
+
+
+# ------------------------------------------------------------------------------- sweeps
+def _check(fn, configs, max_workers) -> list:
+    if not callable(fn):
+        raise TypeError(f"map_trials: fn must be callable, received {type(fn).__name__}")
+    configs = list(configs)
+    if max_workers is not None and (isinstance(max_workers, bool)
+                                    or not isinstance(max_workers, int) or max_workers < 1):
+        raise ValueError(f"map_trials: max_workers must be an int >= 1 or None, received "
+                         f"{max_workers!r}")
+    return configs
+
+
+def _mpi_map(fn, configs: list) -> list:
+    from mpi4py.futures import MPICommExecutor
+
+    results = None
+    with MPICommExecutor(_comm.comm(), root=0) as pool:
+        if pool is not None:  # rank 0; the others serve trials until the block ends
+            results = list(pool.map(fn, configs))
+    return _comm.broadcast_object(results)
+
+
+def map_trials(fn, configs, max_workers: int | None = None) -> list:
+    """``[fn(c) for c in configs]``, in parallel (see the module docstring)."""
+    configs = _check(fn, configs, max_workers)
+    _comm.init()
+    if _comm.world_size() > 1:
+        return _mpi_map(fn, configs)
+    workers = min(max_workers or os.cpu_count() or 1, max(len(configs), 1))
+    if workers == 1:
+        return [fn(c) for c in configs]
+    ctx = multiprocessing.get_context("spawn")  # no fork of a process holding BLAS threads
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        return list(pool.map(fn, configs))
