@@ -4,8 +4,11 @@ MODE ``equiv``: data-parallel fit of a small conv net for each config in CONFIGS
 sweep through map_trials; rank 0 writes the results to OUTDIR as .npz files. The test
 compares them with :func:`train` run in one process (no MPI). MODE ``fail``: rank 1 raises
 while rank 0 waits in a collective; the job must end with a message naming rank 1.
+MODE ``die``: rank 1 is killed by SIGKILL; the launcher must end the job.
 """
 
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -68,9 +71,11 @@ TRIALS = [{"seed": s, "scale": k} for s in range(3) for k in (1.0, 2.0)]
 
 def main(mode: str, out: Path) -> None:
     dist.init()
-    if mode == "fail":
-        if dist.rank() == 1:
+    if mode in ("fail", "die"):
+        if dist.rank() == 1 and mode == "fail":
             raise RuntimeError("deliberate failure for the test")
+        if dist.rank() == 1:
+            os.kill(os.getpid(), signal.SIGKILL)  # dies without a word
         dist.barrier()  # rank 0 would wait here forever without the abort
         return
     for optimizer, dtype in CONFIGS:

@@ -104,3 +104,9 @@ def test_a_failing_rank_ends_the_job_naming_it(mpiexec, tmp_path):
     res = _launch(mpiexec, 2, str(WORKER), "fail", str(tmp_path), timeout=60)
     assert res.returncode != 0
     assert "rank 1 failed: RuntimeError: deliberate failure" in res.stderr
+
+
+def test_a_killed_rank_ends_the_job(mpiexec, tmp_path):
+    res = _launch(mpiexec, 2, str(WORKER), "die", str(tmp_path), timeout=60)
+    assert res.returncode != 0  # MPICH's launcher cleans up the surviving rank, no hang
+    assert "BAD TERMINATION" in res.stdout + res.stderr
