@@ -4,7 +4,8 @@ MODE ``equiv``: data-parallel fit of a small conv net for each config in CONFIGS
 sweep through map_trials; rank 0 writes the results to OUTDIR as .npz files. The test
 compares them with :func:`train` run in one process (no MPI). MODE ``fail``: rank 1 raises
 while rank 0 waits in a collective; the job must end with a message naming rank 1.
-MODE ``die``: rank 1 is killed by SIGKILL; the launcher must end the job.
+MODE ``die``: rank 1 is killed by SIGKILL; the launcher must end the job. MODE ``nan``:
+rank 1 alone meets a NaN loss; every rank must stop at that batch (no hang).
 """
 
 import os
@@ -77,6 +78,17 @@ def main(mode: str, out: Path) -> None:
         if dist.rank() == 1:
             os.kill(os.getpid(), signal.SIGKILL)  # dies without a word
         dist.barrier()  # rank 0 would wait here forever without the abort
+        return
+    if mode == "nan":  # a NaN sample in rank 1's shard of the 2nd batch
+        data = dataset("float64")
+        loader = dist.DistributedLoader(data, batch_size=BATCH, shuffle=True, seed=7,
+                                        dtype=None)
+        data.x[loader.order(0)[2 * BATCH - 1]] = np.nan  # last of batch 2: rank 1
+        model = dist.DistributedDataParallel(net("float64", seed=1))
+        opt = model.attach(make_optimizer("sgd", model.parameters(), lr=0.05))
+        history = fit(model, loader, epochs=2, optimizer=opt, verbose=0,
+                      callbacks=[dist.DistributedMetrics()])
+        (out / f"nan-{dist.rank()}.txt").write_text(f"{len(history)} {history.stop_reason}")
         return
     for optimizer, dtype in CONFIGS:
         params, losses = train(optimizer, dtype, distributed=True)

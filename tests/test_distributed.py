@@ -110,3 +110,11 @@ def test_a_killed_rank_ends_the_job(mpiexec, tmp_path):
     res = _launch(mpiexec, 2, str(WORKER), "die", str(tmp_path), timeout=60)
     assert res.returncode != 0  # MPICH's launcher cleans up the surviving rank, no hang
     assert "BAD TERMINATION" in res.stdout + res.stderr
+
+
+def test_a_nan_loss_on_one_rank_stops_every_rank(mpiexec, tmp_path):
+    res = _launch(mpiexec, 2, str(WORKER), "nan", str(tmp_path), timeout=60)
+    assert res.returncode == 0, res.stderr[-2000:]
+    reports = [(tmp_path / f"nan-{r}.txt").read_text() for r in (0, 1)]
+    assert reports[0] == reports[1]  # both stopped at the same batch
+    assert reports[0].startswith("0 non-finite loss") and "epoch 1, batch 2" in reports[0]

@@ -33,7 +33,7 @@ import math
 
 import numpy as np
 
-from ..callbacks import Callback
+from ..callbacks import NaNGuard
 from ..data import DataLoader
 from ..nn.module import Module
 from . import comm as _comm
@@ -139,17 +139,24 @@ class DistributedDataParallel(Module):
         return optimizer
 
 
-class DistributedMetrics(Callback):
-    """Turn the epoch's training loss/accuracy into global ones: at the last batch of each
-    epoch the sample count, loss sum and correct count are summed over ranks (put it first
-    in ``callbacks``, before anything that logs)."""
+class DistributedMetrics(NaNGuard):
+    """Make the training metrics global, and the NaN/Inf guard agree on every rank.
+
+    After each batch the logged ``loss`` becomes the global batch's mean loss (one small
+    allreduce), so a non-finite loss on any rank stops every rank at the same batch (it is
+    a :class:`~convolve.callbacks.NaNGuard`; fit adds no other). At the last batch of each
+    epoch the sample count, loss sum and correct count are summed over ranks. Put it first
+    in ``callbacks``, before anything that logs.
+    """
 
     def on_batch_end(self, state, logs):
-        if state.num_batches is None or logs["batch"] + 1 != state.num_batches:
-            return
-        seen, loss_sum, correct = _comm.allreduce_sum([state.seen, state.loss_sum,
-                                                       state.correct])
-        state.seen, state.loss_sum, state.correct = int(seen), float(loss_sum), int(correct)
+        loss_sum, size = _comm.allreduce_sum([logs["loss"] * logs["size"], logs["size"]])
+        logs["loss"] = float(loss_sum / size)
+        if state.num_batches is not None and logs["batch"] + 1 == state.num_batches:
+            seen, loss_sum, correct = _comm.allreduce_sum([state.seen, state.loss_sum,
+                                                           state.correct])
+            state.seen, state.loss_sum, state.correct = int(seen), float(loss_sum), int(correct)
+        super().on_batch_end(state, logs)
 
 
 # ----------------------------------------------------------------------------- sharding
