@@ -9,6 +9,10 @@ if passed, must match their number. Each rank trains on its shard of every globa
 rank 0 alone prints, logs and writes checkpoints. The sample order does not depend on the
 number of ranks, so a checkpoint written with N workers resumes with M.
 
+The train subcommand's own code is not duplicated: while it runs on a rank,
+:func:`convolve.train.fit` is replaced by a data-parallel version (see ``_distributed_fit``),
+and ranks other than 0 get a scratch ``--out`` and no stdout.
+
 Sweeps: ``map_trials(fn, configs)`` returns ``[fn(c) for c in configs]``, computed
 
 * under an MPI launcher with more than one rank (``mpiexec -n N python sweep.py``): on an
@@ -24,18 +28,20 @@ then the results are identical to a serial run, whatever ran them and in which o
 
 from __future__ import annotations
 
-import argparse
+import contextlib
 import importlib.util
 import multiprocessing
 import os
 import subprocess
 import sys
+import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from . import comm as _comm
 
-__all__ = ["find_mpiexec", "map_trials", "relaunch_command", "with_workers"]
+__all__ = ["find_mpiexec", "map_trials", "relaunch_command", "to_distributed_loader",
+           "with_workers"]
 
 
 def find_mpiexec() -> str | None:
@@ -70,7 +76,7 @@ def with_workers(run):
             if workers is not None and workers != size:
                 raise CLIError(f"--workers {workers} but the MPI launcher started {size} "
                                f"ranks; drop --workers or make them match")
-            return _ranked(args) if size > 1 else run(args)
+            return _ranked(run, args) if size > 1 else run(args)
         if workers is None or workers == 1:
             return run(args)
         mpiexec = find_mpiexec()
@@ -81,13 +87,11 @@ def with_workers(run):
     return wrapped
 
 
-def _ranked(args) -> int:
-    """Run the training on this rank; any exception ends every rank, naming this one."""
-    from ..threads import blas_threads
-
+def _ranked(run, args) -> int:
+    """Run the train subcommand on this rank; any exception ends every rank, naming this one."""
     try:
-        with blas_threads(args.threads or None):
-            return _train(args)
+        with _distributed_fit(), _lead_only_output(args):
+            return run(args)
     except SystemExit:
         raise
     except BaseException as err:  # noqa: BLE001 - every failure must end the whole job
@@ -95,69 +99,68 @@ def _ranked(args) -> int:
         return 1
 
 
-def _data(cli, opts: dict, model_shape: tuple, split):
-    from ..data import ArrayDataset
-    from ..data.transforms import RandomTranslate
+@contextlib.contextmanager
+def _lead_only_output(args):
+    """Ranks other than 0 print nothing and write their run files to a scratch folder that
+    is deleted afterwards, so rank 0 alone logs and writes checkpoints in ``--out``."""
+    if _comm.rank() == 0:
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix=f"convolve-rank{_comm.rank()}-") as scratch, \
+            open(os.devnull, "w") as null, contextlib.redirect_stdout(null):
+        saved, args.out = args.out, scratch
+        try:
+            yield
+        finally:
+            args.out = saved
+
+
+def to_distributed_loader(loader):
+    """The DistributedLoader with a DataLoader's dataset and settings (global batch)."""
     from .parallel import DistributedLoader, check_world
 
-    x_train = cli._fit_shape(split.x_train, model_shape, opts["data"])
-    x_test = cli._fit_shape(split.x_test, model_shape, opts["data"])
+    if isinstance(loader, DistributedLoader) or not hasattr(loader, "dataset"):
+        return loader
     try:
-        check_world("convolve train", len(x_train), opts["batch_size"], _comm.world_size())
+        check_world("convolve train", len(loader.dataset), loader.batch_size,
+                    _comm.world_size())
     except ValueError as err:
-        raise cli.CLIError(str(err)) from None
-    shift = opts["translate"]
-    augment = RandomTranslate(shift, spatial_dims=len(model_shape) - 1) if shift else None
-    loader = DistributedLoader(ArrayDataset(x_train, split.y_train),
-                               batch_size=opts["batch_size"], shuffle=True, seed=opts["seed"],
-                               transform=augment)
-    return x_train, x_test, loader
+        from ..cli import CLIError
+
+        raise CLIError(str(err)) from None
+    return DistributedLoader(loader.dataset, batch_size=loader.batch_size,
+                             shuffle=loader.shuffle, drop_last=loader.drop_last,
+                             seed=loader.seed, transform=loader.transform, dtype=loader.dtype)
 
 
-def _train(args) -> int:
-    from .. import cli
-    from .. import random as crandom
-    from ..callbacks import EarlyStopping, ModelCheckpoint
-    from ..train import fit, make_optimizer
+@contextlib.contextmanager
+def _distributed_fit():
+    """While the train subcommand runs, :func:`convolve.train.fit` trains data-parallel: the
+    model is wrapped in DistributedDataParallel (its optimizer attached), the training loader
+    becomes the DistributedLoader of the same data, DistributedMetrics comes first, and ranks
+    other than 0 log and show nothing. The subcommand itself is unchanged."""
+    from .. import train
     from .parallel import DistributedDataParallel, DistributedMetrics
 
-    ckpt = cli._checkpoint(args.resume) if args.resume else None
-    opts = cli._train_options(args, ((ckpt or {}).get("extra") or {}).get("cli", {}))
-    split = cli._load_split(opts["data"], opts["limit"])
-    crandom.manual_seed(opts["seed"])
-    model = cli._model_from(ckpt) if ckpt is not None else cli._build(
-        argparse.Namespace(**opts), split.x_train.shape[1:], split.num_classes)
-    shape = tuple(model.spec["input_shape"])
-    x_train, x_test, loader = _data(cli, opts, shape, split)
-    ddp = DistributedDataParallel(model)
-    kw = {"weight_decay": opts["weight_decay"]} if opts["weight_decay"] else {}
-    optimizer = ddp.attach(make_optimizer(opts["optimizer"], ddp.parameters(), lr=opts["lr"],
-                                          **kw))
-    scheduler = cli._make_scheduler(opts["scheduler"], optimizer, opts["lr"], opts["epochs"],
-                                    len(loader))
-    name = Path(opts["config"]).stem if opts["config"] else opts["model"]
-    out = Path(args.out) if args.out else (Path(ckpt["path"]).parent if ckpt
-                                           else Path("runs") / f"{name}-{opts['data']}")
-    lead = _comm.rank() == 0
-    callbacks = [DistributedMetrics()] + ([ModelCheckpoint(out)] if lead else [])
-    if args.patience is not None:
-        callbacks.append(EarlyStopping(patience=args.patience))
-    extra = {"cli": opts, "workers": _comm.world_size(),
-             "data": {"name": opts["data"], "input_shape": list(shape),
-                      "num_classes": split.num_classes, "pixel_mean": float(x_train.mean())}}
-    history = fit(ddp, loader, (x_test, split.y_test), optimizer=optimizer,
-                  epochs=opts["epochs"], batch_size=opts["batch_size"], scheduler=scheduler,
-                  callbacks=callbacks, verbose=0 if args.quiet or not lead else 1,
-                  seed=opts["seed"], log_path=out / "log.jsonl" if lead else None,
-                  resume=ckpt["path"] if ckpt else None, extra=extra)
-    if lead:
-        (out / "history.json").write_text(history.to_json())
-        if history.epochs:
-            last = history.epochs[-1]
-            print(f"done on {_comm.world_size()} ranks: {len(history)} epochs, test accuracy "
-                  f"{last['val_accuracy']:.2%}, test loss {last['val_loss']:.4f}; "
-                  f"checkpoints in {out}")
-    return 0 if history.stop_reason is None or "early stopping" in history.stop_reason else 1
+    real_fit = train.fit
+
+    def fit(model, data, *args, optimizer=None, callbacks=(), **kwargs):
+        ddp = DistributedDataParallel(model)
+        if optimizer is None or isinstance(optimizer, str):
+            optimizer = train.make_optimizer(optimizer or "adam", ddp.parameters())
+        ddp.attach(optimizer)
+        if _comm.rank() != 0:
+            kwargs.update(verbose=0, log_path=None)
+        kwargs.setdefault("extra", {})
+        kwargs["extra"] = dict(kwargs["extra"] or {}, workers=_comm.world_size())
+        return real_fit(ddp, to_distributed_loader(data), *args, optimizer=optimizer,
+                        callbacks=[DistributedMetrics(), *callbacks], **kwargs)
+
+    train.fit = fit
+    try:
+        yield
+    finally:
+        train.fit = real_fit
 
 
 # ------------------------------------------------------------------------------- sweeps
