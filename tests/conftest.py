@@ -30,3 +30,23 @@ def torch():
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+def _find_mpiexec():
+    """mpiexec next to this Python (the one the convolve[mpi] extra installs), with mpi4py."""
+    exe = Path(sys.executable).with_name("mpiexec")
+    try:
+        import mpi4py  # noqa: F401
+    except ImportError:
+        exe = None
+    if exe is None or not exe.exists():
+        if os.environ.get("CI"):
+            pytest.fail("mpi4py and mpiexec are required in CI (pip install convolve[mpi]) "
+                        "but are missing")
+        pytest.skip("mpi4py / mpiexec not installed (pip install convolve[mpi])")
+    return str(exe)
+
+
+@pytest.fixture(scope="session")
+def mpiexec():
+    return _find_mpiexec()

@@ -184,7 +184,11 @@ def train_command(p):
                                                        "samples (quick smoke runs)")
     _threads_option(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
-    return _with_threads(_run_train)
+    p.add_argument("--workers", type=int, help="train data-parallel on N MPI ranks (needs "
+                                               "convolve[mpi]); under mpiexec/srun: the ranks given")
+    from .distributed.launch import with_workers
+
+    return with_workers(_with_threads(_run_train))
 
 
 def _run_train(args) -> int:
