@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["MIN_OPSET", "ExportError", "export", "to_onnx"]
+__all__ = ["MIN_OPSET", "ExportError", "export", "load", "to_onnx"]
 
 MIN_OPSET = 13  # Softmax with a single axis, Squeeze/Unsqueeze/Split with axes as inputs
 
@@ -251,3 +251,26 @@ def export(model, input_shape, path, opset: int = 17) -> Path:
             os.unlink(tmp)
         raise
     return path
+
+
+# ------------------------------------------------------------------------------- import
+def load(source, **limits):
+    """Load an ONNX model (path, bytes or ModelProto) as a trainable convolve Module.
+
+    See :mod:`convolve._onnx_import` (bounds, which initializers become Parameters).
+    """
+    from ._onnx_import import load as _load
+
+    return _load(source, **limits)
+
+
+def __getattr__(name):
+    if name == "backend":  # convolve.onnx.backend: the ONNX Backend over the importer
+        from . import _onnx_backend
+
+        return _onnx_backend
+    if name == "OnnxImportError":
+        from ._onnx_import import OnnxImportError
+
+        return OnnxImportError
+    raise AttributeError(f"module 'convolve.onnx' has no attribute {name!r}")
