@@ -201,6 +201,11 @@ class OnnxModule(Module):
         return list(self._input_names)
 
     @property
+    def initializer_names(self) -> dict:
+        """ONNX initializer name -> this module's parameter/buffer name."""
+        return dict(self._slots)
+
+    @property
     def output_names(self) -> list:
         return list(self._output_names)
 
