@@ -3,6 +3,7 @@ LeNet-5, the CIFAR net and a torch.nn ResNet-18, training through an imported mo
 (gradients against torch in float64), and hostile or malformed files."""
 
 import io
+import os
 
 import numpy as np
 import pytest
@@ -13,8 +14,9 @@ from convolve.onnx import OnnxImportError, load, to_onnx
 from layer_stacks import build, randomize_batch_norm
 from test_onnx import STACKS, stack_for
 
-onnx = pytest.importorskip("onnx")
-from onnx import TensorProto, helper  # noqa: E402
+if not os.environ.get("CI"):  # under CI a missing onnx fails the import below
+    pytest.importorskip("onnx")
+from onnx import TensorProto, helper
 
 RTOL, ATOL = 1e-4, 1e-5  # ONNX Runtime's tolerance (float32)
 

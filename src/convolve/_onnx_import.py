@@ -62,10 +62,12 @@ def _read_proto(source, onnx, max_bytes: int):
                         f"{type(source).__name__}")
     if len(data) > max_bytes:
         raise OnnxImportError(f"load: {where} is {len(data)} bytes, over the cap of {max_bytes}")
+    from google.protobuf.message import DecodeError
+
     proto = onnx.ModelProto()
     try:
         proto.ParseFromString(data)
-    except Exception as err:  # protobuf's DecodeError and friends
+    except (DecodeError, RuntimeError, ValueError) as err:
         raise OnnxImportError(f"load: {where} is not a valid ONNX model (truncated or corrupt "
                               f"protobuf: {err})") from None
     if not proto.HasField("graph"):
@@ -94,7 +96,7 @@ def tensor_to_array(t, onnx, where: str) -> np.ndarray:
                               f"holds {len(t.raw_data)} bytes")
     try:
         return onnx.numpy_helper.to_array(t)
-    except Exception as err:
+    except (ValueError, TypeError, KeyError) as err:
         raise OnnxImportError(f"load: {where}: tensor {t.name!r} cannot be read: {err}") from None
 
 

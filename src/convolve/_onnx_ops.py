@@ -9,11 +9,14 @@ normalisation, Gemm, softmax and loss ops live in :mod:`convolve._onnx_ops_nn`.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from . import functional as F
 from .function import Function
-from .functional.elementwise import _erf, cast as _fcast
+from .functional.elementwise import _erf
+from .functional.elementwise import cast as _fcast
 from .tensor import Tensor
 
 OPS: dict = {}
@@ -306,9 +309,9 @@ def _split(c, x, split=None):
         parts = c.a("num_outputs") or len(c.node.outputs)
         size = -(-n // parts)
         sizes = [min(size, n - k * size) for k in range(parts)]
-    bounds = np.cumsum([0, *sizes])
-    return tuple(_index(x, (slice(None),) * axis + (slice(int(a), int(b)),))
-                 for a, b in zip(bounds[:-1], bounds[1:]))
+    bounds = [int(b) for b in np.cumsum([0, *sizes])]
+    return tuple(_index(x, (slice(None),) * axis + (slice(a, b),))
+                 for a, b in itertools.pairwise(bounds))
 
 
 # ----------------------------------------------------------------------------- reductions
