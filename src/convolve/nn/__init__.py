@@ -6,6 +6,7 @@ from .. import functional
 from . import init  # noqa: F401
 from .activation import *
 from .conv import *
+from .conv_transpose import *
 from .linear import Flatten, Identity, Linear  # noqa: F401
 from .loss import *
 from .module import Module, ModuleList, Parameter, Sequential  # noqa: F401
