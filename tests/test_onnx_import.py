@@ -12,7 +12,7 @@ import convolve as cv
 from convolve import interop, models, nn
 from convolve.onnx import OnnxImportError, load, to_onnx
 from layer_stacks import build, randomize_batch_norm
-from test_onnx import STACKS, stack_for
+from test_onnx import STACKS, onnxrt, stack_for  # noqa: F401 - fixture
 
 if not os.environ.get("CI"):  # under CI a missing onnx fails the import below
     pytest.importorskip("onnx")
@@ -213,3 +213,20 @@ def test_caps_on_file_size_and_node_count(tmp_path):
         load(m, max_nodes=0)
     np.testing.assert_array_equal(run(load(path), np.array([[-1, 2, -3, 4]], np.float32)),
                                   [[0, 2, 0, 4]])
+
+
+@pytest.mark.parametrize("nd", [1, 2])
+def test_conv_transpose_exports_to_onnxruntime_and_back(onnxrt, nd):
+    from test_onnx import assert_runtime_matches
+
+    cv.manual_seed(nd)
+    model = nn.Sequential(
+        getattr(nn, f"ConvTranspose{nd}d")(4, 6, 3, stride=2, padding=1, output_padding=1,
+                                          groups=2, dilation=1),
+        nn.ReLU(), getattr(nn, f"ConvTranspose{nd}d")(6, 2, 2, stride=3, bias=False,
+                                                      dilation=2), nn.Flatten())
+    shape = (4, *(5,) * nd)
+    proto = assert_runtime_matches(onnxrt, model, shape)
+    x = np.random.default_rng(0).standard_normal((2, *shape)).astype(np.float32)
+    np.testing.assert_allclose(run(load(proto), x), run(model, cv.tensor(x)), rtol=1e-5,
+                               atol=1e-6)

@@ -65,6 +65,36 @@ def _conv(c, x, w, b=None):
                 padding=tuple(lo for lo, _ in pairs), dilation=tuple(d), groups=c.a("group", 1))
 
 
+@op("ConvTranspose")
+def _conv_transpose(c, x, w, b=None):
+    """ONNX pads (or output_shape / auto_pad, split SAME_UPPER-style) -> conv_transpose_nd."""
+    from .functional.conv_transpose import conv_transpose_nd
+
+    x, w = as_tensor(x), as_tensor(w)
+    sizes, nd = x.shape[2:], x.ndim - 2
+    if nd not in (1, 2):
+        raise ValueError(f"ConvTranspose: only 1-D and 2-D inputs are supported, received "
+                         f"input of shape {x.shape}")
+    k = list(c.a("kernel_shape") or w.shape[2:])
+    s, d = list(c.a("strides") or [1] * nd), list(c.a("dilations") or [1] * nd)
+    op = list(c.a("output_padding") or [0] * nd)
+    pads = list(c.a("pads") or [0] * (2 * nd))
+    auto, target = c.a("auto_pad", "NOTSET"), c.a("output_shape")
+    if target is not None or auto in ("SAME_UPPER", "SAME_LOWER"):
+        target = list(target)[-nd:] if target is not None else [n * st for n, st in
+                                                                  zip(sizes, s)]
+        tot = [st * (n - 1) + o + (kk - 1) * dd + 1 - t
+               for st, n, o, kk, dd, t in zip(s, sizes, op, k, d, target)]
+        half = [int(t / 2) for t in tot]  # toward zero: a negative total pads the end
+        lo = [t - h for t, h in zip(tot, half)] if auto == "SAME_LOWER" else half
+        pads = lo + [t - m for t, m in zip(tot, lo)]
+    elif auto == "VALID":
+        pads = [0] * (2 * nd)
+    pairs = tuple(zip(pads[:nd], pads[nd:]))
+    return conv_transpose_nd("ConvTranspose", nd, x, w, None if b is None else as_tensor(b),
+                             s, pairs, op, d, c.a("group", 1))
+
+
 @op("MatMul")
 def _matmul(c, a, b):
     return F.matmul(as_tensor(a), as_tensor(b))
