@@ -19,8 +19,8 @@ def _case(rng, nd):
     p = tuple(int(rng.integers(0, dd * (kk - 1) + 2)) for kk, dd in zip(k, d))
     o = tuple(int(rng.integers(0, max(ss, dd))) for ss, dd in zip(s, d))
     size = tuple(int(v) for v in rng.integers(2, 6, nd))
-    return dict(cin=cin, cout=cout, k=k, s=s, d=d, p=p, o=o, g=groups, size=size,
-                bias=bool(rng.random() < 0.7), batch=int(rng.integers(1, 3)))
+    return {"cin": cin, "cout": cout, "k": k, "s": s, "d": d, "p": p, "o": o, "g": groups, "size": size,
+                "bias": bool(rng.random() < 0.7), "batch": int(rng.integers(1, 3))}
 
 
 @pytest.mark.parametrize("nd", [1, 2])
@@ -35,8 +35,8 @@ def test_matches_torch_in_float64(torch, nd, seed):
     x = rng.standard_normal((c["batch"], c["cin"], *c["size"]))
     w = rng.standard_normal((c["cin"], c["cout"] // c["g"], *c["k"]))
     b = rng.standard_normal(c["cout"]) if c["bias"] else None
-    args = dict(stride=c["s"], padding=c["p"], output_padding=c["o"], groups=c["g"],
-                dilation=c["d"])
+    args = {"stride": c["s"], "padding": c["p"], "output_padding": c["o"], "groups": c["g"],
+                "dilation": c["d"]}
     tfn = torch.nn.functional.conv_transpose2d if nd == 2 else \
         torch.nn.functional.conv_transpose1d
     fn = F.conv_transpose2d if nd == 2 else F.conv_transpose1d
@@ -58,8 +58,8 @@ def test_matches_torch_in_float64(torch, nd, seed):
 @pytest.mark.parametrize("nd", [1, 2])
 def test_layer_matches_torch_layer(torch, nd):
     name = f"ConvTranspose{nd}d"
-    kw = dict(in_channels=4, out_channels=6, kernel_size=3, stride=2, padding=1,
-              output_padding=1, groups=2, bias=True, dilation=1)
+    kw = {"in_channels": 4, "out_channels": 6, "kernel_size": 3, "stride": 2, "padding": 1,
+              "output_padding": 1, "groups": 2, "bias": True, "dilation": 1}
     cv.manual_seed(0)
     ours = getattr(nn, name)(**kw).double()
     theirs = getattr(torch.nn, name)(**kw).double()

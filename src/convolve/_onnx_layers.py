@@ -282,7 +282,6 @@ def _blur_pool(g, layer, x, in_shape, out_shape):
 @translates("ConvTranspose1d", "ConvTranspose2d")
 def _conv_transpose(g, layer, x, in_shape, out_shape):
     """ConvTranspose with symmetric pads and output_padding (ONNX's weight layout is PyTorch's)."""
-    nd = len(layer.kernel_size)
     inputs = [x, g.const(layer.weight.data, "weight")]
     if layer.bias is not None:
         inputs.append(g.const(layer.bias.data, "bias"))
