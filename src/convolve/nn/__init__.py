@@ -9,6 +9,7 @@ from .conv import *
 from .conv_transpose import *
 from .linear import Flatten, Identity, Linear  # noqa: F401
 from .loss import *
+from .lp_pool import *
 from .module import Module, ModuleList, Parameter, Sequential  # noqa: F401
 from .norm import *
 from .pool import *
