@@ -3,6 +3,7 @@ LeNet-5, the CIFAR net and a torch.nn ResNet-18, training through an imported mo
 (gradients against torch in float64), and hostile or malformed files."""
 
 import io
+import json
 import os
 
 import numpy as np
@@ -240,3 +241,24 @@ def test_conv_transpose_exports_to_onnxruntime_and_back(ort, nd):
     x = np.random.default_rng(0).standard_normal((2, *shape)).astype(np.float32)
     np.testing.assert_allclose(run(load(proto), x), run(model, cv.tensor(x)), rtol=1e-5,
                                atol=1e-6)
+
+
+def test_cli_summary_and_eval_on_an_onnx_model(tmp_path, capsys):
+    from convolve.cli import _load_split, main
+    from convolve.onnx import export
+    from convolve.train import evaluate
+
+    cv.manual_seed(0)
+    model = models.lenet5().eval()
+    path = export(model, (1, 28, 28), tmp_path / "lenet.onnx")
+    assert main(["summary", str(path), "--json"]) == 0
+    s = json.loads(capsys.readouterr().out)
+    assert s["total_params"] == sum(p.data.size for p in model.parameters())
+    assert main(["eval", str(path), "--data", "mnist5k", "--limit", "64", "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    split = _load_split("mnist5k", 64)
+    want = evaluate(model, (split.x_test, split.y_test), batch_size=256)
+    assert got["accuracy"] == want["accuracy"]
+    assert abs(got["loss"] - want["loss"]) <= 1e-6 * abs(want["loss"])
+    assert main(["eval", str(path)]) != 0  # no --data: one-line error
+    assert "pass --data" in capsys.readouterr().err

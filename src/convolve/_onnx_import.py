@@ -268,8 +268,19 @@ def load(source, max_bytes: int = MAX_FILE_BYTES, max_nodes: int = MAX_NODES) ->
     for o in outputs:
         if o not in known:
             raise OnnxImportError(f"load: {where}: graph output {o!r} is not produced")
-    return OnnxModule(nodes, initializers, inputs, outputs, _trainable(nodes, initializers),
-                      opset)
+    module = OnnxModule(nodes, initializers, inputs, outputs,
+                        _trainable(nodes, initializers), opset)
+    object.__setattr__(module, "spec", {"input_shape": _sample_shape(graph, inputs)})
+    return module
+
+
+def _sample_shape(graph, inputs):
+    """The first input's declared per-sample shape (dims after the batch dim), else None."""
+    info = next((i for i in graph.input if inputs and i.name == inputs[0]), None)
+    if info is None or not info.type.tensor_type.HasField("shape"):
+        return None
+    dims = [d.dim_value if d.HasField("dim_value") else 0 for d in info.type.tensor_type.shape.dim]
+    return tuple(dims[1:]) if len(dims) > 1 and all(d > 0 for d in dims[1:]) else None
 
 
 def _domain_ok(node_proto) -> bool:
