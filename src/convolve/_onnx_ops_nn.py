@@ -275,27 +275,28 @@ OPS.update(Softmax=_softmax(F.softmax), LogSoftmax=_softmax(F.log_softmax))
 # -------------------------------------------------------------------------------- Pad
 @op("Pad")
 def _pad(c, x, pads=None, value=None, axes=None):
+    """ONNX Pad -> F.pad (PyTorch's order: last dim first); negative constant pads crop."""
     nd = arr(x).ndim
     pads = ints(pads) if pads is not None else list(c.a("pads"))
     ax = axes_of(c, axes) or list(range(nd))
     full = [[0, 0] for _ in range(nd)]
     for i, a in enumerate(ax):
         full[a % nd] = [pads[i], pads[i + len(ax)]]
-    if any(p < 0 for pair in full for p in pair):
-        raise ValueError(f"Pad: negative pads (cropping) are not supported, received {pads}")
     mode = c.a("mode", "constant")
+    if mode not in PAD_MODES:
+        raise ValueError(f"Pad: mode {mode!r} is not supported")
     fill = float(arr(value).reshape(-1)[0]) if value is not None and arr(value).size \
         else c.a("value", 0.0)
-    flat = [p for pair in reversed(full) for p in pair]
     if not isinstance(x, Tensor):
+        if any(p < 0 for pair in full for p in pair):
+            raise ValueError(f"Pad: negative pads of integer tensors are not supported, "
+                             f"received {pads}")
         np_mode = {"edge": "edge", "reflect": "reflect", "wrap": "wrap"}.get(mode, "constant")
         kw = {"constant_values": fill} if np_mode == "constant" else {}
         return np.pad(x, full, mode=np_mode, **kw)
-    if mode == "constant":
-        return F.pad(x, flat, value=fill)
-    if mode not in PAD_MODES:
-        raise ValueError(f"Pad: mode {mode!r} is not supported")
-    return F.pad_nd(x, flat, PAD_MODES[mode])
+    flat = [p for pair in reversed(full) for p in pair]
+    torch_mode = "constant" if mode == "constant" else PAD_MODES[mode]
+    return F.pad(x, flat, mode=torch_mode, value=fill)
 
 
 # ------------------------------------------------------------------------------- losses
