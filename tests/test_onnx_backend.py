@@ -46,9 +46,6 @@ EXCLUDED = {
                                               "its outputs cannot be reproduced",
     r"^test_reduce_(max|min)_empty_set": "reductions over empty axes are not supported",
     r"^test_identity_(opt|sequence)": "optional and sequence types are not supported",
-    r"^test_(clip|elu|hardsigmoid|leakyrelu|nllloss|prelu|relu|selu|thresholdedrelu)_"
-    r"(.*_)?expanded": "the function-body expansion uses selection/comparison ops outside "
-                       "the CNN set (Where, Less, Equal, GatherElements, Max, Min)",
     r"^test_celu_bfloat16_expanded": "bfloat16 tensors are not supported",
 }
 

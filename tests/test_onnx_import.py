@@ -17,6 +17,7 @@ from test_onnx import STACKS, stack_for
 
 if not os.environ.get("CI"):  # under CI a missing onnx fails the import below
     pytest.importorskip("onnx")
+import onnx
 from onnx import TensorProto, helper
 
 RTOL, ATOL = 1e-4, 1e-5  # ONNX Runtime's tolerance (float32)
@@ -262,3 +263,31 @@ def test_cli_summary_and_eval_on_an_onnx_model(tmp_path, capsys):
     assert abs(got["loss"] - want["loss"]) <= 1e-6 * abs(want["loss"])
     assert main(["eval", str(path)]) != 0  # no --data: one-line error
     assert "pass --data" in capsys.readouterr().err
+
+
+def test_selection_ops_backward_matches_torch(torch):
+    """Where, Max, Min and GatherElements (used by expanded ONNX functions) in float64."""
+    d = TensorProto.DOUBLE
+    nodes = [helper.make_node("Greater", ["a", "b"], ["m"]),
+             helper.make_node("Where", ["m", "a", "b"], ["w"]),
+             helper.make_node("Max", ["w", "b", "c"], ["mx"]),
+             helper.make_node("Min", ["mx", "a"], ["mn"]),
+             helper.make_node("GatherElements", ["mn", "idx"], ["y"], axis=1)]
+    idx = helper.make_tensor("idx", TensorProto.INT64, [3, 5],
+                             np.random.default_rng(0).integers(-4, 4, 15).tolist())
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info(n, d, [3, 4])
+                                       for n in "abc"],
+                          [helper.make_tensor_value_info("y", d, None)], initializer=[idx])
+    ours = load(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]))
+    rng = np.random.default_rng(1)
+    xs = [rng.standard_normal((3, 4)) for _ in range(3)]
+    gy = rng.standard_normal((3, 5))
+    cx = [cv.tensor(x, requires_grad=True) for x in xs]
+    ours(*cx).backward(gy)
+    ta, tb, tc = (torch.tensor(x, requires_grad=True) for x in xs)
+    ti = torch.tensor(onnx.numpy_helper.to_array(idx) % 4)
+    w = torch.where(ta > tb, ta, tb)
+    ty = torch.gather(torch.minimum(torch.maximum(torch.maximum(w, tb), tc), ta), 1, ti)
+    ty.backward(torch.tensor(gy))
+    for ours_x, theirs in zip(cx, (ta, tb, tc)):
+        np.testing.assert_allclose(ours_x.grad, theirs.grad.numpy(), rtol=1e-9, atol=1e-12)

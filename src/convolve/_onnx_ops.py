@@ -32,7 +32,7 @@ def op(*names):
 
 
 def supported() -> set:
-    from . import _onnx_ops_nn  # noqa: F401 - registers the rest
+    from . import _onnx_ops_nn, _onnx_ops_select  # noqa: F401 - register the rest
 
     return set(OPS)
 
