@@ -291,3 +291,21 @@ def test_selection_ops_backward_matches_torch(torch):
     ty.backward(torch.tensor(gy))
     for ours_x, theirs in zip(cx, (ta, tb, tc)):
         np.testing.assert_allclose(ours_x.grad, theirs.grad.numpy(), rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("node", [
+    helper.make_node("Pad", ["x", "p"], ["y"]),
+    helper.make_node("MaxPool", ["x4"], ["y"], kernel_shape=[1, 1], pads=[0, 0, 1 << 30, 7]),
+    helper.make_node("ConvTranspose", ["x4", "w"], ["y"], strides=[1 << 20, 1 << 20])])
+def test_huge_padding_or_stride_is_rejected_before_allocating(node):
+    p = helper.make_tensor("p", TensorProto.INT64, [4], [0, 1 << 30, 0, 1 << 30])
+    w = helper.make_tensor("w", TensorProto.FLOAT, [1, 1, 1, 1], [1.0])
+    g = helper.make_graph([helper.make_node("Reshape", ["x", "s"], ["x4"]), node], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                          initializer=[p, w, helper.make_tensor("s", TensorProto.INT64, [4],
+                                                                [1, 1, 2, 2])])
+    model = load(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]))
+    with pytest.raises(ValueError, match="over 268435456 elements") as err:
+        model(np.ones((1, 4), np.float32))
+    _one_line(err)

@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from . import functional as F
-from ._onnx_ops import OPS, arr, as_tensor, axes_of, ints, op
+from ._onnx_ops import OPS, arr, as_tensor, axes_of, check_size, ints, op
 from .tensor import Tensor
 
 PAD_MODES = {"constant": "zeros", "reflect": "reflect", "edge": "replicate", "wrap": "circular"}
@@ -46,6 +46,9 @@ def _spatial(c, x, w_shape=None):
 def _pad_spatial(x, pairs, value=0.0):
     """F.pad of the trailing dims by [(lo, hi)] (F.pad wants last dim first)."""
     flat = [p for lo_hi in reversed(pairs) for p in lo_hi]
+    nd = len(pairs)
+    check_size(x.shape[:-nd] + tuple(n + lo + hi for n, (lo, hi) in zip(x.shape[-nd:], pairs)),
+               "padding")
     return F.pad(x, flat, value=value) if any(flat) else x
 
 
@@ -91,6 +94,9 @@ def _conv_transpose(c, x, w, b=None):
     elif auto == "VALID":
         pads = [0] * (2 * nd)
     pairs = tuple(zip(pads[:nd], pads[nd:]))
+    check_size((*x.shape[:2], *((n - 1) * st + 1 + 2 * (kk - 1) * dd + o
+                                for n, st, kk, dd, o in zip(sizes, s, k, d, op))),
+               "ConvTranspose")
     return conv_transpose_nd("ConvTranspose", nd, x, w, None if b is None else as_tensor(b),
                              s, pairs, op, d, c.a("group", 1))
 
@@ -285,6 +291,7 @@ def _pad(c, x, pads=None, value=None, axes=None):
     mode = c.a("mode", "constant")
     if mode not in PAD_MODES:
         raise ValueError(f"Pad: mode {mode!r} is not supported")
+    check_size([n + lo + hi for n, (lo, hi) in zip(arr(x).shape, full)], "Pad")
     fill = float(arr(value).reshape(-1)[0]) if value is not None and arr(value).size \
         else c.a("value", 0.0)
     if not isinstance(x, Tensor):
