@@ -11,6 +11,7 @@ import re
 import sys
 import warnings
 
+import numpy as np
 import pytest
 
 if not os.environ.get("CI"):  # under CI a missing onnx fails the import below
@@ -96,3 +97,14 @@ def count(stream=sys.stdout):
 
 if __name__ == "__main__":
     count()
+
+
+def test_backend_entry_points():
+    from onnx import helper
+
+    x = np.array([[-1.0, 2.0], [3.0, -4.0]], np.float32)
+    (y,) = backend.run_node(helper.make_node("LeakyRelu", ["x"], ["y"], alpha=0.5), [x])
+    np.testing.assert_array_equal(y, np.where(x > 0, x, 0.5 * x))
+    assert backend.supports_device("CPU") and not backend.supports_device("CUDA")
+    with pytest.raises(ValueError, match="device must be 'CPU'"):
+        backend.prepare(helper.make_model(helper.make_graph([], "g", [], [])), "CUDA")

@@ -50,6 +50,24 @@ class ConvolveBackend(Backend):
         return cls.prepare(model, device, **kwargs).run(inputs)
 
     @classmethod
+    def run_node(cls, node, inputs, device: str = "CPU", outputs_info=None, **kwargs):
+        """Run one NodeProto on a list of arrays (wrapped in a one-node model)."""
+        import onnx
+        from onnx import helper
+
+        super().run_node(node, inputs, device, outputs_info, **kwargs)  # onnx's node checker
+        arrays = [np.asarray(x) for x in inputs]
+        names = [n for n in node.input if n]
+        infos = [helper.make_tensor_value_info(
+            n, helper.np_dtype_to_tensor_dtype(x.dtype), x.shape) for n, x in zip(names, arrays)]
+        outs = [helper.make_tensor_value_info(o, onnx.TensorProto.UNDEFINED, None)
+                for o in node.output if o]
+        opset = kwargs.get("opset_version", onnx.defs.onnx_opset_version())
+        model = helper.make_model(helper.make_graph([node], "run_node", infos, outs),
+                                  opset_imports=[helper.make_opsetid("", opset)])
+        return cls.run_model(model, arrays, device)
+
+    @classmethod
     def supports_device(cls, device: str) -> bool:
         return str(device).upper().split(":")[0] == "CPU"
 
