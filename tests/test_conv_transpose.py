@@ -23,8 +23,10 @@ def _case(rng, nd):
                 "bias": bool(rng.random() < 0.7), "batch": int(rng.integers(1, 3))}
 
 
-@pytest.mark.parametrize("nd", [1, 2])
-@pytest.mark.parametrize("seed", range(12))
+SWEEP = [(nd, seed) for nd in (1, 2) for seed in range(12)] + [(3, seed) for seed in range(4)]
+
+
+@pytest.mark.parametrize("nd,seed", SWEEP)
 def test_matches_torch_in_float64(torch, nd, seed):
     rng = np.random.default_rng(seed * 7 + nd)
     c = _case(rng, nd)
@@ -37,9 +39,8 @@ def test_matches_torch_in_float64(torch, nd, seed):
     b = rng.standard_normal(c["cout"]) if c["bias"] else None
     args = {"stride": c["s"], "padding": c["p"], "output_padding": c["o"], "groups": c["g"],
                 "dilation": c["d"]}
-    tfn = torch.nn.functional.conv_transpose2d if nd == 2 else \
-        torch.nn.functional.conv_transpose1d
-    fn = F.conv_transpose2d if nd == 2 else F.conv_transpose1d
+    tfn = getattr(torch.nn.functional, f"conv_transpose{nd}d")
+    fn = getattr(F, f"conv_transpose{nd}d")
     tx, tw = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
     tb = None if b is None else torch.tensor(b, requires_grad=True)
     ty = tfn(tx, tw, tb, **args)
@@ -55,7 +56,7 @@ def test_matches_torch_in_float64(torch, nd, seed):
             np.testing.assert_allclose(ours.grad, theirs.grad.numpy(), rtol=1e-9, atol=1e-12)
 
 
-@pytest.mark.parametrize("nd", [1, 2])
+@pytest.mark.parametrize("nd", [1, 2, 3])
 def test_layer_matches_torch_layer(torch, nd):
     name = f"ConvTranspose{nd}d"
     kw = {"in_channels": 4, "out_channels": 6, "kernel_size": 3, "stride": 2, "padding": 1,
@@ -84,3 +85,28 @@ def test_unbatched_input_and_errors():
         F.conv_transpose2d(cv.tensor(np.ones((1, 3, 4, 4))), w)
     with pytest.raises(ValueError, match="stride"):
         F.conv_transpose2d(cv.tensor(np.ones((1, 2, 4, 4))), w, stride=0)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_conv3d_matches_torch_in_float64(torch, seed):
+    rng = np.random.default_rng(seed)
+    g = int(rng.choice([1, 2]))
+    x = rng.standard_normal((2, 2 * g, 5, 6, 4))
+    w = rng.standard_normal((3 * g, 2, *(int(v) for v in rng.integers(1, 4, 3))))
+    b = rng.standard_normal(3 * g) if seed % 2 else None
+    kw = {"stride": tuple(int(v) for v in rng.integers(1, 3, 3)),
+          "padding": tuple(int(v) for v in rng.integers(0, 2, 3)),
+          "dilation": tuple(int(v) for v in rng.integers(1, 3, 3)), "groups": g}
+    if any(4 + 2 * p < dd * (k - 1) + 1 for p, dd, k in zip(kw["padding"], kw["dilation"],
+                                                           w.shape[2:])):
+        kw["dilation"] = 1
+    ts = [torch.tensor(a, requires_grad=True) for a in (x, w) + ((b,) if b is not None else ())]
+    ty = torch.nn.functional.conv3d(ts[0], ts[1], ts[2] if b is not None else None, **kw)
+    gy = rng.standard_normal(tuple(ty.shape))
+    ty.backward(torch.tensor(gy))
+    cs = [cv.tensor(a, requires_grad=True) for a in (x, w) + ((b,) if b is not None else ())]
+    y = F.conv3d(cs[0], cs[1], cs[2] if b is not None else None, **kw)
+    y.backward(gy)
+    np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=1e-9, atol=1e-12)
+    for ours, theirs in zip(cs, ts):
+        np.testing.assert_allclose(ours.grad, theirs.grad.numpy(), rtol=1e-9, atol=1e-12)

@@ -37,9 +37,9 @@ def _spatial(c, x, w_shape=None):
         pads = lo + [t - m for t, m in zip(tot, lo)]
     elif auto == "VALID":
         pads = [0] * (2 * nd)
-    if nd not in (1, 2):
-        raise ValueError(f"{c.node.op_type}: only 1-D and 2-D spatial inputs are supported, "
-                         f"received input of shape {arr(x).shape}")
+    if nd not in (1, 2, 3) or nd == 3 and c.node.op_type != "Conv":
+        raise ValueError(f"{c.node.op_type}: only 1-D and 2-D spatial inputs (and 3-D Conv) "
+                         f"are supported, received input of shape {arr(x).shape}")
     return k, s, d, list(zip(pads[:nd], pads[nd:]))
 
 
@@ -61,6 +61,11 @@ def _symmetric(pairs, k, limit=True):
 def _conv(c, x, w, b=None):
     x, w = as_tensor(x), as_tensor(w)
     k, s, d, pairs = _spatial(c, x, w.shape)
+    if len(k) == 3:
+        from .functional.conv_transpose import _conv3d
+
+        return _conv3d(x, w, None if b is None else as_tensor(b), tuple(s), tuple(pairs),
+                       tuple(d), c.a("group", 1))
     if not _symmetric(pairs, k, limit=False):
         x, pairs = _pad_spatial(x, pairs), [(0, 0)] * len(k)
     conv = F.conv2d if len(k) == 2 else F.conv1d
@@ -75,9 +80,9 @@ def _conv_transpose(c, x, w, b=None):
 
     x, w = as_tensor(x), as_tensor(w)
     sizes, nd = x.shape[2:], x.ndim - 2
-    if nd not in (1, 2):
-        raise ValueError(f"ConvTranspose: only 1-D and 2-D inputs are supported, received "
-                         f"input of shape {x.shape}")
+    if nd not in (1, 2, 3):
+        raise ValueError(f"ConvTranspose: only 1-D, 2-D and 3-D inputs are supported, "
+                         f"received input of shape {x.shape}")
     k = list(c.a("kernel_shape") or w.shape[2:])
     s, d = list(c.a("strides") or [1] * nd), list(c.a("dilations") or [1] * nd)
     op = list(c.a("output_padding") or [0] * nd)

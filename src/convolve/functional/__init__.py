@@ -1,7 +1,7 @@
 """Differentiable ops on Tensors, one module per family (``import convolve.functional as F``)."""
 
 from .conv import *
-from .conv_transpose import conv_transpose1d, conv_transpose2d  # noqa: F401
+from .conv_transpose import conv3d, conv_transpose1d, conv_transpose2d, conv_transpose3d  # noqa: F401
 from .elementwise import (  # noqa: F401
     abs,
     add,

@@ -1,4 +1,7 @@
-"""Transposed convolutions: conv_transpose1d / conv_transpose2d (PyTorch's names and semantics).
+"""Transposed convolutions (conv_transpose1d/2d/3d) and conv3d, PyTorch's names and semantics.
+
+conv3d is a sum over the kernel's depth taps of 2-D convolutions (the public ``conv2d``)
+of strided depth slices folded into the batch, so it needs no engine of its own.
 
 A transposed convolution is the gradient of a convolution with respect to its input. It is
 computed as a plain convolution (the public ``conv1d``/``conv2d``, so it uses whatever
@@ -22,7 +25,7 @@ from ._util import check_float, ntuple
 from .conv import conv1d, conv2d
 from .shape import getitem, pad, permute, reshape
 
-__all__ = ["conv_transpose1d", "conv_transpose2d"]
+__all__ = ["conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d"]
 
 
 class ZeroInsert(Function):
@@ -94,9 +97,63 @@ def conv_transpose_nd(op, nd, x, w, b, stride, pads, output_padding, dilation, g
         crop = tuple(slice(-min(lo, 0), z.shape[2 + i] + min(hi, 0))
                      for i, (lo, hi) in enumerate(grow))
         z = getitem(z, (Ellipsis,) + crop)
-    conv = conv2d if nd == 2 else conv1d
+    conv = {1: conv1d, 2: conv2d, 3: _conv3d}[nd]
     y = conv(z, _flip_weight(w, int(groups)), b, 1, 0, tuple(dilation), int(groups))
     return reshape(y, y.shape[1:]) if unbatched else y
+
+
+def _conv3d(x, w, b, stride, padding, dilation, groups):
+    """x (N, C, D, H, W), w (O, C/g, kD, kH, kW); padding ((lo, hi),) * 3 or ints."""
+    s, d = ntuple(stride, 3, "conv3d", "stride"), ntuple(dilation, 3, "conv3d", "dilation")
+    pads = padding if isinstance(padding, tuple) and padding and isinstance(padding[0], tuple) \
+        else tuple((p, p) for p in ntuple(padding, 3, "conv3d", "padding", minimum=0))
+    flat = [p for pair in reversed(pads) for p in pair]
+    x = pad(x, flat) if any(flat) else x
+    n, c, depth = x.shape[:3]
+    kd = w.shape[2]
+    od = (depth - d[0] * (kd - 1) - 1) // s[0] + 1
+    if od < 1:
+        raise ValueError(f"conv3d: the kernel's depth extent {d[0] * (kd - 1) + 1} exceeds the "
+                         f"padded input depth {depth}")
+    y = None
+    for t in range(kd):  # a loop over kernel taps, not over data
+        sl = getitem(x, (slice(None), slice(None),
+                         slice(t * d[0], t * d[0] + (od - 1) * s[0] + 1, s[0])))
+        folded = reshape(permute(sl, 0, 2, 1, 3, 4), (n * od, c, *x.shape[3:]))
+        part = conv2d(folded, getitem(w, (slice(None), slice(None), t)), None, s[1:], 0,
+                      d[1:], groups)
+        y = part if y is None else y + part
+    y = permute(reshape(y, (n, od, *y.shape[1:])), 0, 2, 1, 3, 4)
+    return y if b is None else y + reshape(b, (1, -1, 1, 1, 1))
+
+
+def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """3-D cross-correlation, PyTorch's F.conv3d (zero padding, int or 3-tuple arguments).
+
+    input (N, C, D, H, W) or (C, D, H, W); weight (O, C/groups, kD, kH, kW); bias (O,).
+    """
+    for arg, a in (("input", input), ("weight", weight)):
+        if not isinstance(a, Tensor):
+            raise TypeError(f"conv3d: {arg} must be a Tensor, received {type(a).__name__}")
+    check_float("conv3d", input)
+    if input.ndim not in (4, 5) or weight.ndim != 5:
+        raise ValueError(f"conv3d: expected input of rank 4 or 5 and weight of rank 5, "
+                         f"received shapes {tuple(input.shape)} and {tuple(weight.shape)}")
+    unbatched = input.ndim == 4
+    x = reshape(input, (1, *input.shape)) if unbatched else input
+    if x.shape[1] != weight.shape[1] * groups:
+        raise ValueError(f"conv3d: input has {x.shape[1]} channels, weight expects "
+                         f"{weight.shape[1] * groups} (groups={groups})")
+    y = _conv3d(x, weight, bias, stride, padding, dilation, groups)
+    return reshape(y, y.shape[1:]) if unbatched else y
+
+
+def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_padding=0,
+                     groups=1, dilation=1):
+    """3-D transposed convolution, PyTorch's F.conv_transpose3d; see conv_transpose2d."""
+    op = "conv_transpose3d"
+    s, p, o, d = _args(op, 3, stride, padding, output_padding, dilation)
+    return conv_transpose_nd(op, 3, input, weight, bias, s, p, o, d, groups)
 
 
 def _args(op, nd, stride, padding, output_padding, dilation):

@@ -1,4 +1,4 @@
-"""Transposed convolution layers: ConvTranspose1d, ConvTranspose2d (PyTorch's parameters,
+"""Transposed convolution layers: ConvTranspose1d/2d/3d (PyTorch's parameters,
 init and repr) over :mod:`convolve.functional.conv_transpose`."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from . import init
 from .conv import _check_input, _positive_int
 from .module import Module, add_weight_and_bias
 
-__all__ = ["ConvTranspose1d", "ConvTranspose2d"]
+__all__ = ["ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"]
 
 
 class _ConvTransposeNd(Module):
@@ -55,7 +55,7 @@ class _ConvTransposeNd(Module):
 
     def forward(self, x):
         _check_input(type(self).__name__, x, self._nd, self.in_channels)
-        fn = F.conv_transpose1d if self._nd == 1 else F.conv_transpose2d
+        fn = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}[self._nd]
         return fn(x, self.weight, self.bias, self.stride, self.padding, self.output_padding,
                   self.groups, self.dilation)
 
@@ -82,3 +82,9 @@ class ConvTranspose2d(_ConvTransposeNd):
     H_out = (H - 1)*stride - 2*padding + dilation*(kernel_size - 1) + output_padding + 1."""
 
     _nd = 2
+
+
+class ConvTranspose3d(_ConvTransposeNd):
+    """3-D transposed convolution: (N, C_in, D, H, W) -> (N, C_out, D_out, H_out, W_out)."""
+
+    _nd = 3
