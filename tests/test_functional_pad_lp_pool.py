@@ -1,4 +1,4 @@
-"""F.pad (every mode, asymmetric and negative amounts) and lp_pool1d/2d, LPPool1d/2d
+"""F.pad (every mode, asymmetric and negative amounts), lp_pool1d/2d, LPPool1d/2d, max_pool3d
 against PyTorch 2.13 in float64 (rtol 1e-9): outputs and input gradients."""
 
 import numpy as np
@@ -73,3 +73,20 @@ def test_lp_pool_matches_torch(torch, nd, p, k, s, ceil):
 def test_lp_pool_rejects_zero_norm():
     with pytest.raises(ValueError, match="norm_type"):
         F.lp_pool2d(cv.tensor(np.ones((1, 1, 4, 4))), 0, 2)
+
+
+@pytest.mark.parametrize("k,s,p,d,ceil", [(2, None, 0, 1, False), (3, 2, 1, 1, True),
+                                          ((3, 2, 2), (2, 1, 2), (1, 1, 0), (2, 1, 1), True),
+                                          (2, 1, 1, 2, False)])
+def test_max_pool3d_matches_torch_with_ties(torch, k, s, p, d, ceil):
+    rng = np.random.default_rng(3)
+    x = np.round(rng.standard_normal((2, 3, 7, 6, 8)), 1)  # rounding makes many ties
+    _check(torch, lambda t: F.max_pool3d(t, k, s, p, d, ceil),
+           lambda t: torch.nn.functional.max_pool3d(t, k, s, p, d, ceil_mode=ceil), x, rng)
+    _check(torch, lambda t: F.max_pool3d(t, k, s, p, d, ceil),
+           lambda t: torch.nn.functional.max_pool3d(t, k, s, p, d, ceil_mode=ceil), x[0], rng)
+
+
+def test_max_pool3d_rejects_large_padding():
+    with pytest.raises(ValueError, match="padding"):
+        F.max_pool3d(cv.tensor(np.ones((1, 1, 4, 4, 4))), 2, padding=2)

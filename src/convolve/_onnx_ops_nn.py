@@ -37,9 +37,10 @@ def _spatial(c, x, w_shape=None):
         pads = lo + [t - m for t, m in zip(tot, lo)]
     elif auto == "VALID":
         pads = [0] * (2 * nd)
-    if nd not in (1, 2, 3) or nd == 3 and c.node.op_type != "Conv":
-        raise ValueError(f"{c.node.op_type}: only 1-D and 2-D spatial inputs (and 3-D Conv) "
-                         f"are supported, received input of shape {arr(x).shape}")
+    if nd not in (1, 2, 3) or nd == 3 and c.node.op_type not in ("Conv", "MaxPool"):
+        raise ValueError(f"{c.node.op_type}: only 1-D and 2-D spatial inputs (and 3-D Conv "
+                         f"and MaxPool) are supported, received input of shape "
+                         f"{arr(x).shape}")
     return k, s, d, list(zip(pads[:nd], pads[nd:]))
 
 
@@ -134,7 +135,7 @@ def _max_pool(c, x):
     k, s, d, pairs = _spatial(c, x)
     if not _symmetric(pairs, k):
         x, pairs = _pad_spatial(x, pairs, -np.inf), [(0, 0)] * len(k)
-    pool = F.max_pool2d if len(k) == 2 else F.max_pool1d
+    pool = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}[len(k)]
     return pool(x, tuple(k), tuple(s), tuple(lo for lo, _ in pairs), tuple(d),
                 ceil_mode=bool(c.a("ceil_mode", 0)))
 

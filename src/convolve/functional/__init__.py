@@ -23,7 +23,7 @@ from .elementwise import (  # noqa: F401
 )
 from .linear import linear, matmul  # noqa: F401
 from .loss import *
-from .lp_pool import lp_pool1d, lp_pool2d  # noqa: F401
+from .lp_pool import lp_pool1d, lp_pool2d, max_pool3d  # noqa: F401
 from .norm import *
 from .pool import *
 from .reduce import max, mean, min, sum  # noqa: F401
