@@ -277,3 +277,14 @@ def _blur_pool(g, layer, x, in_shape, out_shape):
     weight = np.broadcast_to(np.outer(*rows), (c, 1, *k))
     return g.op("Conv", [x, g.const(weight, "blur_kernel")], kernel_shape=k, strides=s,
                 pads=lo + hi, group=c)
+
+
+@translates("ConvTranspose1d", "ConvTranspose2d")
+def _conv_transpose(g, layer, x, in_shape, out_shape):
+    """ConvTranspose with symmetric pads and output_padding (ONNX's weight layout is PyTorch's)."""
+    inputs = [x, g.const(layer.weight.data, "weight")]
+    if layer.bias is not None:
+        inputs.append(g.const(layer.bias.data, "bias"))
+    return g.op("ConvTranspose", inputs, kernel_shape=layer.kernel_size, strides=layer.stride,
+                dilations=layer.dilation, pads=list(layer.padding) * 2,
+                output_padding=layer.output_padding, group=int(layer.groups))

@@ -200,7 +200,8 @@ def _run_train(args) -> int:
 # -------------------------------------------------------------------------------------- eval
 @subcommand("eval", "evaluate a checkpoint on a dataset split")
 def eval_command(p):
-    p.add_argument("checkpoint", help="checkpoint file or run directory (uses best, else last)")
+    p.add_argument("checkpoint", help="checkpoint file or run directory (uses best, else "
+                                      "last), or an .onnx model")
     p.add_argument("--data", help="dataset name (default: the one it was trained on)")
     p.add_argument("--split", choices=["test", "val", "train"], default="test",
                    help="test (default); val: the training run's held-out part of the "
@@ -214,11 +215,25 @@ def eval_command(p):
     return _with_threads(_run_eval)
 
 
+def _onnx_model(path: str):
+    """An imported ONNX model (eval mode); its spec's input_shape comes from the graph."""
+    from .onnx import load
+
+    model = load(path)
+    if model.spec["input_shape"] is None:
+        raise CLIError(f"{path}: the graph's first input has no static per-sample shape")
+    return model
+
+
 def _run_eval(args) -> int:
     from .train import evaluate
 
-    ckpt = _checkpoint(args.checkpoint)
-    model = _model_from(ckpt)
+    if args.checkpoint.lower().endswith(".onnx"):
+        ckpt = {"path": args.checkpoint, "extra": None}
+        model = _onnx_model(args.checkpoint)
+    else:
+        ckpt = _checkpoint(args.checkpoint)
+        model = _model_from(ckpt)
     name = args.data or ((ckpt["extra"] or {}).get("data") or {}).get("name")
     if not name:
         raise CLIError(f"{ckpt['path']} does not say which data it was trained on; pass --data")
@@ -303,7 +318,8 @@ def _run_predict(args) -> int:
 # ----------------------------------------------------------------------------------- summary
 @subcommand("summary", "show a model's layers, shapes, parameters and receptive fields")
 def summary_command(p):
-    p.add_argument("model", help="a named model, a .json/.yaml description, or a checkpoint")
+    p.add_argument("model", help="a named model, a .json/.yaml description, a checkpoint "
+                                 "or an .onnx model")
     p.add_argument("--input", help="input shape per sample, e.g. 1x28x28 (default: the "
                                    "model's own)")
     p.add_argument("--classes", type=int, default=10, help="number of classes (default 10)")
@@ -319,6 +335,8 @@ def _summary_model(source: str, shape, classes: int):
 
     if source.endswith(".safetensors") or Path(source).is_dir():
         return _model_from(_checkpoint(source))
+    if source.lower().endswith(".onnx"):
+        return _onnx_model(source)
     if source in models.available_models():
         return models.get_model(source, shape, classes)
     if Path(source).suffix.lower() in (".json", ".yaml", ".yml"):

@@ -25,7 +25,7 @@ import numpy as np
 
 from ._fileio import atomic_write, check_destination
 
-__all__ = ["MIN_OPSET", "ExportError", "export", "to_onnx"]
+__all__ = ["MIN_OPSET", "ExportError", "export", "load", "to_onnx"]
 
 MIN_OPSET = 13  # Softmax with a single axis, Squeeze/Unsqueeze/Split with axes as inputs
 
@@ -230,3 +230,26 @@ def export(model, input_shape, path, opset: int = 17) -> Path:
     check_destination(path)  # fail before translating, not after
     data = to_onnx(model, input_shape, opset).SerializeToString()
     return atomic_write(path, data)
+
+
+# ------------------------------------------------------------------------------- import
+def load(source, **limits):
+    """Load an ONNX model (path, bytes or ModelProto) as a trainable convolve Module.
+
+    See :mod:`convolve._onnx_import` (bounds, which initializers become Parameters).
+    """
+    from ._onnx_import import load as _load
+
+    return _load(source, **limits)
+
+
+def __getattr__(name):
+    if name == "backend":  # convolve.onnx.backend: the ONNX Backend over the importer
+        from . import _onnx_backend
+
+        return _onnx_backend
+    if name == "OnnxImportError":
+        from ._onnx_import import OnnxImportError
+
+        return OnnxImportError
+    raise AttributeError(f"module 'convolve.onnx' has no attribute {name!r}")

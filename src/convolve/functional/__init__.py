@@ -1,6 +1,7 @@
 """Differentiable ops on Tensors, one module per family (``import convolve.functional as F``)."""
 
 from .conv import *
+from .conv_transpose import conv3d, conv_transpose1d, conv_transpose2d, conv_transpose3d  # noqa: F401
 from .elementwise import (  # noqa: F401
     abs,
     add,
@@ -24,6 +25,7 @@ from .elementwise import (  # noqa: F401
 )
 from .linear import linear, matmul  # noqa: F401
 from .loss import *
+from .lp_pool import lp_pool1d, lp_pool2d, max_pool3d  # noqa: F401
 from .norm import *
 from .per_sample import *
 from .pool import *

@@ -188,19 +188,33 @@ def getitem(x, index):
 
 
 def pad(x, pad, mode: str = "constant", value: float = 0.0):
-    """Constant-pad the last len(pad)//2 dims; ``pad`` = (last_lo, last_hi, prev_lo, prev_hi, ...).
+    """PyTorch's F.pad: pad the last len(pad)//2 dims; ``pad`` = (last_lo, last_hi, prev_lo, ...).
 
-    Only mode='constant' here; conv's reflect/replicate/circular modes live in conv.py.
+    mode 'constant' (fill ``value``; negative amounts crop), 'reflect', 'replicate' or
+    'circular' (non-negative amounts; reflect needs each < the dim's size, circular <= it).
     """
+    if mode in ("reflect", "replicate", "circular"):
+        from .conv import pad_nd
+
+        return pad_nd(x, pad, mode)
     if mode != "constant":
-        raise ValueError(f"pad: only mode='constant' is supported here, received mode={mode!r}")
-    if len(pad) % 2 or len(pad) // 2 > x.ndim or any(int(p) != p or p < 0 for p in pad):
-        raise ValueError(f"pad: pad must hold an even number (<= 2*ndim) of non-negative ints, "
+        raise ValueError(f"pad: mode must be 'constant', 'reflect', 'replicate' or 'circular', "
+                         f"received mode={mode!r}")
+    if len(pad) % 2 or len(pad) // 2 > x.ndim or any(int(p) != p for p in pad):
+        raise ValueError(f"pad: pad must hold an even number (<= 2*ndim) of ints, "
                          f"received {tuple(pad)} for shape {tuple(x.shape)}")
     widths = [(0, 0)] * x.ndim
     for i in range(len(pad) // 2):
         widths[x.ndim - 1 - i] = (int(pad[2 * i]), int(pad[2 * i + 1]))
-    return Pad.apply(x, widths=tuple(widths), value=value)
+    if any(n + lo + hi < 0 for n, (lo, hi) in zip(x.shape, widths)):
+        raise ValueError(f"pad: negative pad {tuple(pad)} crops more than the shape "
+                         f"{tuple(x.shape)}")
+    grow = tuple((max(lo, 0), max(hi, 0)) for lo, hi in widths)
+    out = Pad.apply(x, widths=grow, value=value) if any(map(any, grow)) else x
+    if all(lo >= 0 and hi >= 0 for lo, hi in widths):
+        return out
+    crop = tuple(slice(max(-lo, 0), n + max(lo, 0) + hi) for n, (lo, hi) in zip(x.shape, widths))
+    return GetItem.apply(out, index=crop)
 
 
 def cat(tensors, dim: int = 0):

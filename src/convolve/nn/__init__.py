@@ -6,8 +6,10 @@ from .. import functional
 from . import init, utils  # noqa: F401
 from .activation import *
 from .conv import *
+from .conv_transpose import *
 from .linear import Flatten, Identity, Linear  # noqa: F401
 from .loss import *
+from .lp_pool import *
 from .module import Module, ModuleList, Parameter, Sequential  # noqa: F401
 from .norm import *
 from .normalization import *
