@@ -331,7 +331,7 @@ def _reduce(fn, npfn):
 
 
 OPS.update(ReduceSum=_reduce(F.sum, np.sum), ReduceMean=_reduce(F.mean, np.mean),
-           ReduceMax=_reduce(F.max, np.max), ReduceMin=_reduce(F.min, np.min))
+           ReduceMax=_reduce(F.amax, np.max), ReduceMin=_reduce(F.amin, np.min))
 
 
 @op("Sum", "Mean")

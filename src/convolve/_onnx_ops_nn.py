@@ -179,7 +179,7 @@ def _lp_pool(c, x):
 def _global_pool(c, x):
     x = as_tensor(x)
     dims = tuple(range(2, x.ndim))
-    fn = F.mean if c.node.op_type == "GlobalAveragePool" else F.max
+    fn = F.mean if c.node.op_type == "GlobalAveragePool" else F.amax
     return fn(x, dim=dims, keepdim=True)
 
 

@@ -109,6 +109,9 @@ def result_type(*operands) -> np.dtype:
             g, dt = 2, _scalar_dtype(x)
         else:
             g, dt = (0 if x.ndim else 1), x.dtype
+            if dt.kind not in _CATEGORY:
+                raise DtypeError(f"elementwise ops take numeric or bool tensors, received "
+                                 f"dtype {dt}")
         groups[g] = dt if groups[g] is None else promote_types(groups[g], dt)
     return _combine(groups[0], _combine(groups[1], groups[2]))
 
