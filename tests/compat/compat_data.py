@@ -9,7 +9,7 @@ writes those files from data that ships with installed packages (no network):
   colour_train.npz / colour_test.npz    "CIFAR-like" images from sklearn's 8x8 digits: each digit
                                         upsampled 4x to 32x32, stroke and background given random
                                         colours, pixel noise added; HWC uint8 like CIFAR-10's
-                                        arrays; 1,437 / 360 stratified
+                                        arrays; 1,438 / 359 stratified
 The split seed is fixed (0); only the scripts' own training seed varies between runs.
 """
 
