@@ -84,7 +84,7 @@ def _locally_connected(rng, shape):
         "bias": bool(rng.random() < 0.7)}
 
 
-def _feature_layer(rng, shape, nd, extra, modes):
+def _feature_layer(rng, shape, nd, extra, modes, sample_norms=False):
     kinds = ["conv", "conv", "pool", "bn", "act", "dropout", "adaptive"]
     if nd == 2:
         kinds += ["blur", "lc"] if extra else []
@@ -97,6 +97,9 @@ def _feature_layer(rng, shape, nd, extra, modes):
         return _conv(rng, shape, nd, modes)
     if kind == "pool":
         return _pool(rng, shape, nd)
+    if kind == "bn" and sample_norms and shape[0] % 2 == 0:  # no extra draw: others unchanged
+        return "GroupNorm", {"num_groups": shape[0] // 2, "num_channels": shape[0],
+                             "affine": bool(rng.random() < 0.8)}
     if kind == "bn":
         return f"BatchNorm{nd}d", {"num_features": shape[0],
                                    "eps": float(rng.choice([1e-5, 1e-3])),
@@ -108,15 +111,16 @@ def _feature_layer(rng, shape, nd, extra, modes):
     if kind == "lc":
         return _locally_connected(rng, shape)
     if kind == "dropout":
-        return "Dropout", {"p": 0.3}
+        return ("Dropout" if shape[0] % 2 else f"Dropout{nd}d"), {"p": 0.3}
     return ACTIVATIONS[int(rng.integers(len(ACTIVATIONS)))]
 
 
-def _head(rng, features: int, classes: int) -> list:
+def _head(rng, features: int, classes: int, sample_norms: bool = False) -> list:
     hidden = int(rng.integers(3, 9))
     layers = [("Linear", {"in_features": features, "out_features": hidden})]
     if rng.random() < 0.4:
-        layers.append(("BatchNorm1d", {"num_features": hidden}))
+        layers.append(("LayerNorm", {"normalized_shape": hidden}) if sample_norms and hidden % 2
+                      else ("BatchNorm1d", {"num_features": hidden}))
     layers += [ACTIVATIONS[int(rng.integers(len(ACTIVATIONS)))], ("Dropout", {"p": 0.5}),
                ("Linear", {"in_features": hidden, "out_features": classes,
                            "bias": bool(rng.random() < 0.8)})]
@@ -126,10 +130,12 @@ def _head(rng, features: int, classes: int) -> list:
     return layers
 
 
-def random_stack(seed: int, nd: int, extra: bool = False, modes=("zeros",)) -> tuple:
+def random_stack(seed: int, nd: int, extra: bool = False, modes=("zeros",),
+                 sample_norms: bool = False) -> tuple:
     """(input_shape, spec): nd=2 images, nd=1 sequences, nd=0 flat vectors.
 
-    ``extra`` adds convolve-only layers (LocallyConnected2d, BlurPool2d); ``modes`` are the
+    ``extra`` adds convolve-only layers (LocallyConnected2d, BlurPool2d); ``sample_norms``
+    puts GroupNorm/LayerNorm in place of some BatchNorms; ``modes`` are the
     padding modes convolutions may use.
     """
     rng = np.random.default_rng(seed)
@@ -139,14 +145,14 @@ def random_stack(seed: int, nd: int, extra: bool = False, modes=("zeros",)) -> t
     input_shape, spec = shape, []
     for _ in range(int(rng.integers(2, 6)) if nd else 0):
         for _try in range(20):
-            entry = _feature_layer(rng, shape, nd, extra, modes)
+            entry = _feature_layer(rng, shape, nd, extra, modes, sample_norms)
             new = out_shape(entry, shape)
             if new is not None:
                 spec.append(entry)
                 shape = new
                 break
     spec.append(("Flatten", {}))
-    spec += _head(rng, int(np.prod(shape)), int(rng.integers(2, 6)))
+    spec += _head(rng, int(np.prod(shape)), int(rng.integers(2, 6)), sample_norms)
     if len(spec) > 3 and rng.random() < 0.5:  # nest a slice of the stack
         i = int(rng.integers(0, len(spec) - 2))
         spec[i:i + 2] = [spec[i:i + 2]]
@@ -161,9 +167,13 @@ def build(namespace, spec):
 
 
 def randomize_batch_norm(model, rng) -> None:
-    """Non-trivial running statistics and affine parameters for every BatchNorm of a
-    convolve or torch model (set through numpy views, so both kinds work)."""
+    """Non-trivial running statistics and affine parameters for every BatchNorm (and affine
+    parameters for every GroupNorm/LayerNorm) of a convolve or torch model (set through numpy views, so both kinds work)."""
     for m in model.modules():
+        if type(m).__name__ in ("GroupNorm", "LayerNorm") and m.weight is not None:
+            for t in (t for t in (m.weight, m.bias) if t is not None):
+                arr = t.data if isinstance(t.data, np.ndarray) else t.data.numpy()
+                arr[...] = rng.standard_normal(arr.shape)
         if "BatchNorm" not in type(m).__name__ or m.running_mean is None:
             continue
         c = m.num_features

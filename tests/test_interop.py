@@ -41,7 +41,7 @@ STACKS = [(s, (2, 2, 1, 0)[s % 4]) for s in range(16)]
 
 @pytest.mark.parametrize("seed,nd", STACKS)
 def test_random_torch_stacks_round_trip_in_float64(torch, seed, nd):
-    input_shape, spec = random_stack(100 + seed, nd, modes=MODES)
+    input_shape, spec = random_stack(100 + seed, nd, modes=MODES, sample_norms=True)
     torch.manual_seed(seed)
     tmodel = build(torch.nn, spec).double()
     randomize_batch_norm(tmodel, np.random.default_rng(seed))
@@ -67,7 +67,7 @@ def test_random_torch_stacks_cover_every_shared_layer():
             walk(e) if isinstance(e, list) else seen.add(e[0])
 
     for seed, nd in STACKS:
-        walk(random_stack(100 + seed, nd, modes=MODES)[1])
+        walk(random_stack(100 + seed, nd, modes=MODES, sample_norms=True)[1])
     expected = {n for n in SUPPORTED_LAYERS if hasattr(nn, n)} - {"Identity"}
     assert expected <= seen, f"never generated: {sorted(expected - seen)}"
 

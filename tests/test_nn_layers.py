@@ -292,6 +292,6 @@ def test_loss_layers_bad_arguments():
     with pytest.raises(TypeError, match="CrossEntropyLoss: weight must be a floating tensor"):
         nn.CrossEntropyLoss(weight=np.array([1, 2]))
     with pytest.raises(TypeError, match="cross_entropy: target must hold integer class indices"):
-        nn.CrossEntropyLoss()(cv.tensor(np.zeros((2, 3))), cv.tensor([0, 1]))
+        nn.CrossEntropyLoss()(cv.tensor(np.zeros((2, 3))), cv.tensor([0.0, 1.0]))
     with pytest.raises(ValueError, match=r"cross_entropy: target holds class index 5.*C=3"):
         nn.CrossEntropyLoss()(cv.tensor(np.zeros((2, 3))), np.array([0, 5]))

@@ -32,9 +32,10 @@ def _check_vs_torch(torch, rng, fn, tfn, *arrays):
 
 # ------------------------------------------------------------------ dtypes
 def test_tensor_dtype_rules():
-    assert cv.tensor([1, 2]).dtype == np.float32
-    assert cv.tensor(np.array([1, 2], np.int64)).dtype == np.float32
-    assert cv.tensor([True, False]).dtype == np.float32
+    assert cv.tensor([1, 2]).dtype == np.int64
+    assert cv.tensor([1, 2.5]).dtype == np.float32
+    assert cv.tensor(np.array([1, 2], np.int32)).dtype == np.int32
+    assert cv.tensor([True, False]).dtype == np.bool_
     assert cv.tensor(np.ones(2, np.float64)).dtype == np.float64
     assert cv.tensor(np.ones(2, np.float32)).dtype == np.float32
     assert cv.tensor(np.ones(2, np.float16)).dtype == np.float16

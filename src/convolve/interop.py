@@ -29,6 +29,8 @@ SUPPORTED_LAYERS = {
                   "divisor_override"),
     "AdaptiveAvgPool1d": ("output_size",), "AdaptiveAvgPool2d": ("output_size",),
     "BatchNorm1d": _BN, "BatchNorm2d": _BN,
+    "GroupNorm": ("num_groups", "num_channels", "eps", "affine", "bias"),
+    "LayerNorm": ("normalized_shape", "eps", "elementwise_affine", "bias"),
     "Dropout": ("p",), "Dropout1d": ("p",), "Dropout2d": ("p",),
     "ReLU": (), "Sigmoid": (), "Tanh": (), "Identity": (),
     "LeakyReLU": ("negative_slope",), "GELU": ("approximate",),

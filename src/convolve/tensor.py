@@ -11,7 +11,7 @@ import importlib
 
 import numpy as np
 
-from . import grad_mode
+from . import dtypes, grad_mode
 
 _FLOAT_KINDS = ("f",)
 
@@ -20,20 +20,22 @@ def _as_array(data, dtype=None) -> np.ndarray:
     if isinstance(data, Tensor):
         data = data.data
     if dtype is not None:
-        return np.array(data, dtype=np.dtype(dtype))
+        return np.array(data, dtype=dtypes.as_dtype(dtype))
     arr = np.array(data)
-    # NumPy floating arrays (and NumPy scalars) keep their dtype; Python numbers and lists,
-    # and every non-floating input, become float32 (PyTorch's default dtype).
-    if arr.dtype.kind not in _FLOAT_KINDS or not isinstance(data, (np.ndarray, np.generic)):
-        arr = arr.astype(np.float32)
-    return arr
+    if arr.dtype == object:
+        raise TypeError(f"tensor: data must be numbers, nested lists of numbers or an array, "
+                        f"received {type(data).__name__} holding ragged or non-numeric items")
+    # PyTorch's inference: NumPy arrays and scalars keep their dtype; Python floats become
+    # float32 (the default dtype), ints int64, bools bool.
+    want = dtypes.infer_dtype(arr, data)
+    return arr if arr.dtype == want else arr.astype(want)
 
 
 class Tensor:
     """A NumPy array that records the ops applied to it for reverse-mode autograd.
 
-    NumPy floating arrays keep their dtype; Python numbers and lists and any
-    non-floating input become float32 (pass ``dtype=`` to choose).
+    NumPy arrays keep their dtype; Python floats become float32, ints int64 and
+    bools bool, as in PyTorch (pass ``dtype=`` to choose).
     """
 
     __slots__ = ("__weakref__", "_ctx", "data", "grad", "requires_grad")
@@ -42,7 +44,7 @@ class Tensor:
     def __init__(self, data, requires_grad: bool = False, dtype=None):
         self.data = _as_array(data, dtype)
         if requires_grad and self.data.dtype.kind not in _FLOAT_KINDS:
-            raise TypeError(
+            raise dtypes.DtypeError(
                 f"Tensor: only floating tensors can require gradients, received dtype {self.data.dtype}"
             )
         self.grad = None
@@ -97,7 +99,7 @@ class Tensor:
 
     def requires_grad_(self, mode: bool = True) -> Tensor:
         if mode and self.data.dtype.kind not in _FLOAT_KINDS:
-            raise TypeError(f"requires_grad_: tensor has non-floating dtype {self.data.dtype}")
+            raise dtypes.DtypeError(f"requires_grad_: tensor has non-floating dtype {self.data.dtype}")
         self.requires_grad = bool(mode)
         return self
 
@@ -116,7 +118,7 @@ class Tensor:
     def __repr__(self) -> str:
         body = np.array2string(self.data, separator=", ", prefix="tensor(")
         extra = ""
-        if self.data.dtype != np.float32:
+        if self.data.dtype not in (np.float32, np.int64, np.bool_):  # PyTorch's defaults
             extra += f", dtype={self.data.dtype}"
         if self._ctx is not None:
             extra += f", grad_fn=<{self._ctx.fn.__name__}Backward>"
@@ -303,8 +305,8 @@ def _wrap(arr) -> Tensor:
 def tensor(data, requires_grad: bool = False, dtype=None) -> Tensor:
     """Make a Tensor from array-like ``data`` (copied).
 
-    NumPy floating arrays keep their dtype; Python numbers and lists and non-floating
-    input become float32, as in PyTorch; ``dtype`` overrides both.
+    NumPy arrays keep their dtype; Python floats become float32, ints int64 and bools
+    bool, as in PyTorch; ``dtype`` overrides both.
     """
     return Tensor(data, requires_grad=requires_grad, dtype=dtype)
 

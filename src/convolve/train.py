@@ -130,6 +130,8 @@ def _arrays(batch):
     x, y = batch
     x = x.data if isinstance(x, Tensor) else np.asarray(x)
     y = y.data if isinstance(y, Tensor) else np.asarray(y)
+    if x.dtype.kind != "f":  # integer images (e.g. uint8) feed the model as float32
+        x = x.astype(np.float32)
     return x, y
 
 

@@ -23,6 +23,7 @@ from .elementwise import (  # noqa: F401
 from .linear import linear, matmul  # noqa: F401
 from .loss import *
 from .norm import *
+from .per_sample import *
 from .pool import *
 from .reduce import max, mean, min, sum  # noqa: F401
 from .shape import cat, flatten, getitem, pad, permute, reshape, stack, transpose  # noqa: F401

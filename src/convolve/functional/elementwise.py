@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 
+from .. import dtypes
 from ..function import Function
 from ..tensor import Tensor
 from . import _kernels
@@ -123,8 +124,31 @@ def _operand(x, other):
     return np.asarray(x, dtype=dt if dt is not None and dt.kind == "f" else None)
 
 
-def _binary(fn, a, b):
-    return fn.apply(_operand(a, b), _operand(b, a))
+def _to(x, dt):
+    if isinstance(x, Tensor):
+        return x if x.data.dtype == dt else cast(x, dt)
+    if isinstance(x, np.ndarray) and x.dtype != dt:
+        return x.astype(dt)
+    return x
+
+
+def _promote(a, b, true_div: bool):
+    """Cast both operands to PyTorch's result dtype (``dtypes.result_type``)."""
+    if isinstance(a, Tensor) and a.data.dtype.kind == "f" and (
+            type(b) in (int, float) or (isinstance(b, Tensor) and b.data.dtype == a.data.dtype)):
+        return a, b  # the common cases: nothing to promote
+    if isinstance(b, Tensor) and b.data.dtype.kind == "f" and type(a) in (int, float):
+        return a, b
+    arrays = [x.data if isinstance(x, Tensor) else x for x in (a, b)]
+    dt = dtypes.result_type(*arrays)
+    if true_div and dt.kind not in "fc":
+        dt = dtypes.DEFAULT_FLOAT
+    return _to(a, dt), _to(b, dt)
+
+
+def _binary(fn, a, b, true_div: bool = False):
+    a, b = _promote(_operand(a, b), _operand(b, a), true_div)
+    return fn.apply(a, b)
 
 
 def add(a, b):
@@ -140,7 +164,7 @@ def mul(a, b):
 
 
 def div(a, b):
-    return _binary(Div, a, b)
+    return _binary(Div, a, b, true_div=True)
 
 
 def pow(a, b):

@@ -2,8 +2,8 @@
 binary_cross_entropy_with_logits. Names, argument order and defaults follow PyTorch.
 
 Class-index losses take input (N, C) with target (N,), input (N, C, d1, ...) with target
-(N, d1, ...), or unbatched input (C,) with a 0-d target. Targets must be integer arrays
-(``cv.tensor(y, dtype=np.int64)`` or an ndarray): ``cv.tensor`` turns ints into float32.
+(N, d1, ...), or unbatched input (C,) with a 0-d target. Targets must be integer tensors
+or arrays (``cv.tensor([0, 2])`` is int64, as in PyTorch).
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ def _class_targets(op: str, input, target, ignore_index) -> np.ndarray:
     t = _array(target)
     if t.dtype.kind not in "iu":
         raise TypeError(f"{op}: target must hold integer class indices, received dtype "
-                        f"{t.dtype} (build it with cv.tensor(y, dtype=np.int64) or an int ndarray)")
+                        f"{t.dtype} (build it with cv.tensor(y, dtype=cv.int64) or an int ndarray)")
     if not isinstance(ignore_index, numbers.Integral) or isinstance(ignore_index, bool):
         raise TypeError(f"{op}: ignore_index must be an int, received {ignore_index!r}")
     want = () if input.ndim == 1 else (input.shape[0],) + tuple(input.shape[2:])

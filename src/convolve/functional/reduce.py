@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..dtypes import DtypeError
 from ..function import Function
 
 
@@ -32,7 +33,9 @@ class Sum(Function):
     @staticmethod
     def forward(ctx, a, axes=None, keepdim=False):
         ctx.meta = (a.shape, axes, keepdim)
-        return np.sum(a, axis=axes, keepdims=keepdim)
+        # integer and bool sums are int64, as in PyTorch (NumPy would keep uint64)
+        dt = np.int64 if a.dtype.kind in "biu" else None
+        return np.sum(a, axis=axes, keepdims=keepdim, dtype=dt)
 
     @staticmethod
     def backward(ctx, g):
@@ -94,6 +97,9 @@ def sum(x, dim=None, keepdim: bool = False):
 
 
 def mean(x, dim=None, keepdim: bool = False):
+    if x.data.dtype.kind not in "fc":
+        raise DtypeError(f"mean: input dtype must be floating, received {x.data.dtype} "
+                         f"(call .float() first, as in PyTorch)")
     return _reduce(Mean, "mean", x, dim, keepdim)
 
 

@@ -40,6 +40,11 @@ class Linear(Module):
 
 
 class Identity(Module):
+    """Returns its input; constructor arguments are accepted and ignored, as in PyTorch."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__()
+
     def forward(self, x):
         return x
 

@@ -1,7 +1,8 @@
-"""Optimizers (SGD, Adam, AdamW, RMSprop) and learning-rate schedulers, with PyTorch's
-names, defaults, update formulas and state-dict layout."""
+"""Optimizers (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta) and learning-rate schedulers,
+with PyTorch's names, defaults, update formulas and state-dict layout."""
 
 from . import lr_scheduler
+from .adagrad import Adadelta, Adagrad
 from .adam import Adam, AdamW
 from .optimizer import Optimizer, optimizer_state_from_arrays, optimizer_state_to_arrays
 from .rmsprop import RMSprop
@@ -9,6 +10,8 @@ from .sgd import SGD
 
 __all__ = [
     "SGD",
+    "Adadelta",
+    "Adagrad",
     "Adam",
     "AdamW",
     "Optimizer",

@@ -6,6 +6,7 @@ Usage: after each ``optimizer.step()`` call ``scheduler.step()``; the scheduler 
 
 from __future__ import annotations
 
+import bisect
 import copy
 import math
 import numbers
@@ -14,12 +15,8 @@ from collections import Counter
 from .optimizer import Optimizer, check_bool, check_real
 
 __all__ = [
-    "CosineAnnealingLR",
-    "ExponentialLR",
-    "LRScheduler",
-    "MultiStepLR",
-    "OneCycleLR",
-    "StepLR",
+    "ConstantLR", "CosineAnnealingLR", "ExponentialLR", "LRScheduler", "LambdaLR", "LinearLR",
+    "MultiStepLR", "MultiplicativeLR", "OneCycleLR", "ReduceLROnPlateau", "SequentialLR", "StepLR",
 ]
 
 
@@ -57,6 +54,10 @@ class LRScheduler:
                     )
         self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
         self.last_epoch = last_epoch
+        self._initial_step()
+
+    def _initial_step(self) -> None:
+        """Step 0: set the first lrs (``get_lr()`` sees ``_is_initial``); resets _step_count."""
         self._step_count = 0
         self._is_initial = True
         try:
@@ -74,8 +75,17 @@ class LRScheduler:
     def step(self) -> None:
         """Advance ``last_epoch`` by one and set every group's lr to ``get_lr()``."""
         self._step_count += 1
-        self.last_epoch += 1
-        values = self.get_lr()
+        self._update_lr()
+
+    def _update_lr(self, epoch: int | None = None) -> None:
+        """Next epoch's lrs from ``get_lr()``, or jump to ``epoch`` (closed form if any)."""
+        if epoch is None:
+            self.last_epoch += 1
+            values = self.get_lr()
+        else:
+            self.last_epoch = epoch
+            closed_form = getattr(self, "_get_closed_form_lr", self.get_lr)
+            values = closed_form()
         for group, lr in zip(self.optimizer.param_groups, values):
             group["lr"] = lr
         self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
@@ -120,6 +130,9 @@ class StepLR(LRScheduler):
             return self._group_lrs()
         return [lr * self.gamma for lr in self._group_lrs()]
 
+    def _get_closed_form_lr(self) -> list:
+        return [base * self.gamma ** (self.last_epoch // self.step_size) for base in self.base_lrs]
+
 
 class MultiStepLR(LRScheduler):
     """Multiply the lr by gamma at each milestone epoch (by gamma^k for a milestone given k times)."""
@@ -143,6 +156,10 @@ class MultiStepLR(LRScheduler):
             return self._group_lrs()
         factor = self.gamma ** self.milestones[self.last_epoch]
         return [lr * factor for lr in self._group_lrs()]
+
+    def _get_closed_form_lr(self) -> list:
+        k = bisect.bisect_right(sorted(self.milestones.elements()), self.last_epoch)
+        return [base * self.gamma**k for base in self.base_lrs]
 
     def state_dict(self) -> dict:
         state = super().state_dict()
@@ -176,6 +193,9 @@ class ExponentialLR(LRScheduler):
         if self._is_initial:
             return self._group_lrs()
         return [lr * self.gamma for lr in self._group_lrs()]
+
+    def _get_closed_form_lr(self) -> list:
+        return [base * self.gamma**self.last_epoch for base in self.base_lrs]
 
 
 class CosineAnnealingLR(LRScheduler):
@@ -212,6 +232,10 @@ class CosineAnnealingLR(LRScheduler):
             ]
         ratio = (1 + math.cos(math.pi * e / t)) / (1 + math.cos(math.pi * (e - 1) / t))
         return [ratio * (lr - eta_min) + eta_min for lr in self._group_lrs()]
+
+    def _get_closed_form_lr(self) -> list:
+        cos = 1 + math.cos(math.pi * self.last_epoch / self.T_max)
+        return [self.eta_min + (base - self.eta_min) * cos / 2 for base in self.base_lrs]
 
 
 def _per_group(owner: str, arg: str, optimizer, value) -> list:
@@ -367,3 +391,10 @@ class OneCycleLR(LRScheduler):
                     break
                 start = end
         return lrs
+
+
+
+# Imported last: these subclass LRScheduler above.
+from ._schedulers import (  # noqa: I001
+    ConstantLR, LambdaLR, LinearLR, MultiplicativeLR, ReduceLROnPlateau, SequentialLR,
+)

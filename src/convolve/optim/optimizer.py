@@ -47,7 +47,9 @@ def check_bool(owner: str, arg: str, value) -> None:
 
 def _to_state_value(value, where: str):
     """Array-likes (ndarray, torch tensor) to ndarray; 0-d arrays and NumPy scalars to numbers."""
-    if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch tensor
+    if isinstance(value, Tensor):  # convolve.load gives Tensors for a .pt file's tensors
+        value = value.data
+    elif hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch tensor
         value = value.detach().cpu().numpy()
     if isinstance(value, (np.ndarray, np.generic)) and np.ndim(value) == 0:
         return value.item()

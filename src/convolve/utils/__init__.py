@@ -1,0 +1,3 @@
+"""PyTorch's ``torch.utils`` names for convolve; today ``convolve.utils.data``."""
+
+from . import data  # noqa: F401
