@@ -236,3 +236,16 @@ def test_identity_accepts_and_ignores_arguments(torch):
 def test_bad_input_names_the_argument(build, exc, words):
     with pytest.raises(exc, match=words):
         build()
+
+
+def test_build_model_knows_the_new_layers():
+    from convolve.models import build_model
+
+    model = build_model([{"type": "conv2d", "out_channels": 4, "kernel_size": 3},
+                         {"type": "groupnorm", "num_groups": 2}, {"type": "dropout2d"},
+                         {"type": "layernorm"}, {"type": "flatten"},
+                         {"type": "linear", "out_features": 6}, {"type": "dropout"}],
+                        (1, 6, 6))
+    assert [type(m).__name__ for m in model][1:4] == ["GroupNorm", "Dropout2d", "LayerNorm"]
+    assert model[1].num_channels == 4 and model[3].normalized_shape == (4, 4, 4)
+    assert model(cv.tensor(np.zeros((2, 1, 6, 6), np.float32))).shape == (2, 6)

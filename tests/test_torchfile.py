@@ -67,7 +67,8 @@ def test_checkpoint_saved_by_torch_loads_equal(torch, tmp_path, mode):
             "dtypes": {str(d): torch.arange(4).to(d) for d in (
                 torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.int8,
                 torch.int16, torch.int32, torch.int64, torch.uint8, torch.bool)},
-            "scalar": torch.tensor(2.5), "empty": torch.zeros(0, 3)}
+            "scalar": torch.tensor(2.5), "empty": torch.zeros(0, 3),
+            "leaf": torch.ones(2, requires_grad=True)}
     torch.save(ckpt, tmp_path / "ck.pth", **SAVE_MODES[mode])
     # torch's own weights_only reader lacks protocol 4's FRAME; this file is our own
     theirs = torch.load(tmp_path / "ck.pth", weights_only=mode != "protocol4")
@@ -256,3 +257,12 @@ def test_torch_checkpoint_resumes_on_torchs_trajectory(torch, tmp_path, make_opt
     for name, value in net.state_dict().items():
         np.testing.assert_allclose(model.state_dict()[name], value.numpy(), rtol=1e-9,
                                    atol=1e-12, err_msg=name)
+
+
+def test_big_endian_archive_is_byteswapped(torch, tmp_path):
+    with zipfile.ZipFile(tmp_path / "be.pt", "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("archive/data.pkl", _tensor_pickle(torch, 2, (2,), (1,)))
+        zf.writestr("archive/byteorder", "big")
+        zf.writestr("archive/data/0", np.array([1.5, -2.0], ">f4").tobytes())
+    w = convolve.load(tmp_path / "be.pt")["w"]
+    assert w.dtype == np.float32 and w.data.tolist() == [1.5, -2.0]

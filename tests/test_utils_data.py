@@ -61,6 +61,10 @@ def test_default_collate_matches_torch(torch, case):
 def test_default_collate_of_convolve_tensors_and_errors():
     batch = D.default_collate([convolve.tensor([1.0, 2.0]), convolve.tensor([3.0, 4.0])])
     assert batch.shape == (2, 2) and batch.dtype == np.float32
+    leaves = [convolve.Tensor(np.ones(2), requires_grad=True) for _ in range(2)]
+    stacked = D.default_collate(leaves)
+    (stacked * convolve.Tensor(np.arange(4.0).reshape(2, 2))).sum().backward()
+    np.testing.assert_array_equal(leaves[1].grad, [2.0, 3.0])  # the graph survives collation
     with pytest.raises(TypeError, match="found <U1"):
         D.default_collate([np.array(["a"]), np.array(["b"])])
     with pytest.raises(RuntimeError, match="equal size"):

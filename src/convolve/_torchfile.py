@@ -88,7 +88,8 @@ def _make_rebuild(where: str):
         view = np.lib.stride_tricks.as_strided(
             base[offset:], shape=size, strides=[s * base.itemsize for s in stride])
         data = np.array(view, copy=True)
-        return Tensor(data, dtype=data.dtype)
+        grad = requires_grad is True and data.dtype.kind == "f"
+        return Tensor(data, dtype=data.dtype, requires_grad=grad)
     return rebuild
 
 

@@ -55,7 +55,9 @@ LAYER_TYPES = {
     "blurpool2d": ("BlurPool2d", {"channels": "channels"}),
     "batchnorm1d": ("BatchNorm1d", {"num_features": "channels"}),
     "batchnorm2d": ("BatchNorm2d", {"num_features": "channels"}),
-    "dropout": ("Dropout", {}), "dropout2d": ("Dropout2d", {}),
+    "groupnorm": ("GroupNorm", {"num_channels": "channels"}),
+    "layernorm": ("LayerNorm", {"normalized_shape": "sample"}),
+    "dropout": ("Dropout", {}), "dropout1d": ("Dropout1d", {}), "dropout2d": ("Dropout2d", {}),
     "relu": ("ReLU", {}), "leaky_relu": ("LeakyReLU", {}), "tanh": ("Tanh", {}),
     "sigmoid": ("Sigmoid", {}), "gelu": ("GELU", {}), "softmax": ("Softmax", {}),
     "flatten": ("Flatten", {}), "identity": ("Identity", {}),
@@ -90,6 +92,8 @@ def _inferred(kind: str, shape: tuple, layer: str):
         return shape[0]
     if kind == "channels":
         return shape[0]
+    if kind == "sample":  # the whole per-sample shape
+        return list(shape)
     return list(shape[1:])  # "spatial"
 
 
