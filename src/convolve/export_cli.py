@@ -35,5 +35,5 @@ def _run_export(args) -> int:
     path = export(model, shape, args.output, opset=args.opset)
     dims = "x".join(str(d) for d in shape)
     print(f"wrote {path} (ONNX opset {args.opset}, input N x {dims}, "
-          f"{sum(p.size for p in model.parameters())} parameters)")
+          f"{sum(p.numel() for p in model.parameters())} parameters)")
     return 0

@@ -1,4 +1,5 @@
-"""Global switch for gradient recording: ``no_grad`` and ``enable_grad``."""
+"""Global switch for gradient recording: ``no_grad``, ``enable_grad``, ``inference_mode``
+and ``set_grad_enabled``, each a context manager and a decorator, as in PyTorch."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ def is_grad_enabled() -> bool:
     return _enabled
 
 
-def set_grad_enabled(mode: bool) -> None:
+def _set_enabled(mode: bool) -> None:
     global _enabled
     _enabled = bool(mode)
 
@@ -21,17 +22,20 @@ class _GradMode:
 
     def __enter__(self):
         self._prev = is_grad_enabled()
-        set_grad_enabled(self.mode)
+        _set_enabled(self.mode)
         return self
 
     def __exit__(self, *exc):
-        set_grad_enabled(self._prev)
+        _set_enabled(self._prev)
         return False
+
+    def _fresh(self):
+        return self.__class__()
 
     def __call__(self, fn):
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
-            with self.__class__():
+            with self._fresh():
                 return fn(*args, **kwargs)
 
         return wrapper
@@ -47,3 +51,44 @@ class enable_grad(_GradMode):
     """Context manager / decorator: turn recording back on inside ``no_grad``."""
 
     mode = True
+
+
+class inference_mode(_GradMode):
+    """``no_grad`` under PyTorch's name (``inference_mode(False)`` changes nothing)."""
+
+    def __init__(self, mode: bool = True):
+        self._active = bool(mode)
+
+    def __enter__(self):
+        self._prev = is_grad_enabled()
+        if self._active:
+            _set_enabled(False)
+        return self
+
+    def _fresh(self):
+        return inference_mode(self._active)
+
+
+class set_grad_enabled(_GradMode):
+    """Turn recording on or off: at once when called (``set_grad_enabled(False)``), or for a
+    block (``with set_grad_enabled(is_train):``), restoring the previous mode after it."""
+
+    def __init__(self, mode: bool):
+        self._prev = is_grad_enabled()
+        self.mode = bool(mode)
+        _set_enabled(self.mode)
+
+    def __enter__(self):
+        return self
+
+    def __call__(self, fn):
+        _set_enabled(self._prev)  # as a decorator it changes nothing until fn runs
+        return super().__call__(fn)
+
+    def _fresh(self):
+        return _Switch(self.mode)
+
+
+class _Switch(_GradMode):
+    def __init__(self, mode: bool):
+        self.mode = mode

@@ -12,6 +12,7 @@ import importlib
 import numpy as np
 
 from . import dtypes, grad_mode
+from .tensor_methods import Size, TensorMethods
 
 _FLOAT_KINDS = ("f",)
 
@@ -31,7 +32,7 @@ def _as_array(data, dtype=None) -> np.ndarray:
     return arr if arr.dtype == want else arr.astype(want)
 
 
-class Tensor:
+class Tensor(TensorMethods):
     """A NumPy array that records the ops applied to it for reverse-mode autograd.
 
     NumPy arrays keep their dtype; Python floats become float32, ints int64 and
@@ -53,8 +54,8 @@ class Tensor:
 
     # ------------------------------------------------------------------ basics
     @property
-    def shape(self) -> tuple:
-        return self.data.shape
+    def shape(self) -> Size:
+        return Size(self.data.shape)
 
     @property
     def dtype(self) -> np.dtype:
@@ -63,10 +64,6 @@ class Tensor:
     @property
     def ndim(self) -> int:
         return self.data.ndim
-
-    @property
-    def size(self) -> int:
-        return self.data.size
 
     @property
     def is_leaf(self) -> bool:
@@ -88,14 +85,11 @@ class Tensor:
     def numpy(self) -> np.ndarray:
         return self.data
 
-    def item(self):
-        return self.data.item()
-
     def tolist(self):
         return self.data.tolist()
 
     def detach(self) -> Tensor:
-        return Tensor(self.data)
+        return _wrap(self.data)  # shares the array, as PyTorch's detach shares storage
 
     def requires_grad_(self, mode: bool = True) -> Tensor:
         if mode and self.data.dtype.kind not in _FLOAT_KINDS:
@@ -133,9 +127,6 @@ class Tensor:
 
     def __hash__(self):
         return id(self)
-
-    def __bool__(self):
-        return bool(self.data)
 
     # --------------------------------------------------------------- autograd
     def backward(self, gradient=None, retain_graph: bool = False) -> None:
@@ -247,7 +238,7 @@ class Tensor:
         return _R.min(self, dim, keepdim)
 
     def argmax(self, dim=None, keepdim: bool = False):
-        return _wrap(np.argmax(self.data, axis=dim, keepdims=keepdim))
+        return _R.argmax(self, dim, keepdim)
 
     # ----------------------------------------------------------------- shape
     def reshape(self, *shape):

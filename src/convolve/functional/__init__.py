@@ -11,6 +11,8 @@ from .elementwise import (  # noqa: F401
     gelu,
     leaky_relu,
     log,
+    maximum,
+    minimum,
     mul,
     neg,
     pow,
@@ -25,5 +27,17 @@ from .loss import *
 from .norm import *
 from .per_sample import *
 from .pool import *
-from .reduce import max, mean, min, sum  # noqa: F401
-from .shape import cat, flatten, getitem, pad, permute, reshape, stack, transpose  # noqa: F401
+from .reduce import amax, amin, argmax, argmin, max, mean, min, sum  # noqa: F401
+from .shape import (  # noqa: F401
+    cat,
+    clone,
+    flatten,
+    getitem,
+    pad,
+    permute,
+    reshape,
+    squeeze,
+    stack,
+    transpose,
+    unsqueeze,
+)

@@ -171,6 +171,46 @@ def pow(a, b):
     return _binary(Pow, a, b)
 
 
+class _Extremum2(Function):
+    """maximum/minimum of two tensors; on ties each side gets half the gradient (PyTorch)."""
+
+    pick = None
+
+    @classmethod
+    def forward(cls, ctx, a, b):
+        out = cls.pick(a, b)
+        ctx.save_for_backward(a, b, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b, out = ctx.saved
+        na, nb = ctx.needs_input_grad
+        dt = g.dtype
+        tie = (a == b).astype(dt) * dt.type(0.5)
+        ga = g * ((a == out).astype(dt) - tie) if na else None
+        gb = g * ((b == out).astype(dt) - tie) if nb else None
+        return ga, gb
+
+
+class Maximum(_Extremum2):
+    pick = staticmethod(np.maximum)
+
+
+class Minimum(_Extremum2):
+    pick = staticmethod(np.minimum)
+
+
+def maximum(a, b):
+    """Elementwise maximum of two tensors (torch.maximum; NaN propagates)."""
+    return _binary(Maximum, a, b)
+
+
+def minimum(a, b):
+    """Elementwise minimum of two tensors (torch.minimum; NaN propagates)."""
+    return _binary(Minimum, a, b)
+
+
 def neg(a):
     return Neg.apply(a)
 
@@ -179,8 +219,8 @@ def cast(a, dtype):
     dtype = np.dtype(dtype)
     if a.data.dtype == dtype:
         return a
-    if dtype.kind != "f" and a.requires_grad:
-        raise TypeError(f"astype: cannot cast a tensor that requires grad to non-floating {dtype}")
+    if dtype.kind != "f":  # an integer or bool result has no gradient, as in PyTorch
+        return Tensor(a.data, dtype=dtype)
     return Cast.apply(a, dtype=dtype)
 
 

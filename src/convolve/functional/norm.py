@@ -106,7 +106,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None,
     if not isinstance(momentum, numbers.Real) or not isinstance(eps, numbers.Real) or eps < 0:
         raise ValueError(f"batch_norm: momentum and eps must be real numbers with eps >= 0, "
                          f"received momentum={momentum!r}, eps={eps!r}")
-    if training and input.size // max(n_channels, 1) <= 1:
+    if training and np.size(input.data if isinstance(input, Tensor) else input) \
+            // max(n_channels, 1) <= 1:
         raise ValueError(f"batch_norm: expected more than 1 value per channel when training, "
                          f"received input shape {tuple(input.shape)}")
     return BatchNorm.apply(input, weight, bias, running_mean=_array(running_mean),

@@ -1,6 +1,9 @@
-"""Reductions: sum, mean, max, min over all elements or over given dims."""
+"""Reductions: sum, mean, amax/amin over all elements or over given dims; max/min as
+PyTorch's (all elements, or ``(values, indices)`` over one dim, or elementwise of two)."""
 
 from __future__ import annotations
+
+from collections import namedtuple
 
 import numpy as np
 
@@ -87,7 +90,7 @@ class Min(_Extremum):
 
 def _reduce(fn, op, x, dim, keepdim):
     axes = _axes(dim, x.ndim, op)
-    if x.size == 0 and fn in (Max, Min):
+    if x.data.size == 0 and fn in (Max, Min):
         raise ValueError(f"{op}: cannot reduce an empty tensor of shape {tuple(x.shape)}")
     return fn.apply(x, axes=axes, keepdim=keepdim)
 
@@ -103,9 +106,91 @@ def mean(x, dim=None, keepdim: bool = False):
     return _reduce(Mean, "mean", x, dim, keepdim)
 
 
+def amax(x, dim=None, keepdim: bool = False):
+    """Largest value over ``dim`` (an int, a tuple or None); ties share the gradient evenly."""
+    return _reduce(Max, "amax", x, dim, keepdim)
+
+
+def amin(x, dim=None, keepdim: bool = False):
+    """Smallest value over ``dim`` (an int, a tuple or None); ties share the gradient evenly."""
+    return _reduce(Min, "amin", x, dim, keepdim)
+
+
+# PyTorch's torch.return_types.max / .min: named tuples (values, indices)
+max_result = namedtuple("max", ["values", "indices"])
+min_result = namedtuple("min", ["values", "indices"])
+
+
+class TakeAlong(Function):
+    """Values of ``a`` at ``idx`` (an index per position along ``axis``, kept as a size-1 dim):
+    max/min over a dim. The gradient goes to those indices only."""
+
+    @staticmethod
+    def forward(ctx, a, idx=None, axis=0, keepdim=False):
+        ctx.meta = (a.shape, axis, idx)
+        out = np.take_along_axis(a, idx, axis)
+        return out if keepdim else np.squeeze(out, axis)
+
+    @staticmethod
+    def backward(ctx, g):
+        shape, axis, idx = ctx.meta
+        grad = np.zeros(shape, dtype=g.dtype)
+        np.put_along_axis(grad, idx, g.reshape(idx.shape), axis)
+        return grad
+
+
+def _extremum(op, all_fn, pick, result, x, dim, keepdim, other_fn):
+    from ..tensor import Tensor, _wrap
+
+    if isinstance(dim, Tensor):  # max(a, b): elementwise, as torch.max(input, other)
+        return other_fn(x, dim)
+    if dim is None:
+        return _reduce(all_fn, op, x, None, False)
+    if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
+        raise TypeError(f"{op}: dim must be an int (use a{op} for several dims), received {dim!r}")
+    (axis,) = _axes(int(dim), x.ndim, op)
+    if x.ndim == 0:
+        return result(_reduce(all_fn, op, x, None, False), _wrap(np.array(0)))
+    if x.shape[axis] == 0:
+        raise ValueError(f"{op}: cannot reduce over dim {dim} of size 0 (shape {tuple(x.shape)})")
+    # the first extremum; NaN counts as the extremum, as in PyTorch
+    idx = np.expand_dims(pick(x.data, axis=axis), axis).astype(np.int64, copy=False)
+    values = TakeAlong.apply(x, idx=idx, axis=axis, keepdim=bool(keepdim))
+    return result(values, _wrap(idx if keepdim else np.squeeze(idx, axis)))
+
+
 def max(x, dim=None, keepdim: bool = False):
-    return _reduce(Max, "max", x, dim, keepdim)
+    """torch.max: the largest element; over an int ``dim``, the named tuple (values, indices);
+    with a tensor as second argument, the elementwise maximum."""
+    from .elementwise import maximum
+
+    return _extremum("max", Max, np.argmax, max_result, x, dim, keepdim, maximum)
 
 
 def min(x, dim=None, keepdim: bool = False):
-    return _reduce(Min, "min", x, dim, keepdim)
+    """torch.min: the smallest element; over an int ``dim``, the named tuple (values, indices);
+    with a tensor as second argument, the elementwise minimum."""
+    from .elementwise import minimum
+
+    return _extremum("min", Min, np.argmin, min_result, x, dim, keepdim, minimum)
+
+
+def _arg(op, pick, x, dim, keepdim):
+    from ..tensor import _wrap
+
+    data = x.data
+    if dim is None:
+        out = pick(data.reshape(-1))
+        return _wrap(np.full((1,) * data.ndim if keepdim else (), out, dtype=np.int64))
+    (axis,) = _axes(dim, data.ndim, op)
+    return _wrap(pick(data, axis=axis, keepdims=bool(keepdim)).astype(np.int64))
+
+
+def argmax(x, dim=None, keepdim: bool = False):
+    """Index of the first largest element (over all elements, flattened, or over ``dim``)."""
+    return _arg("argmax", np.argmax, x, dim, keepdim)
+
+
+def argmin(x, dim=None, keepdim: bool = False):
+    """Index of the first smallest element (over all elements, flattened, or over ``dim``)."""
+    return _arg("argmin", np.argmin, x, dim, keepdim)

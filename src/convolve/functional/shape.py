@@ -8,6 +8,7 @@ import numpy as np
 
 from ..function import Function
 from ..tensor import Tensor
+from ..tensor_methods import DimError
 
 
 class Reshape(Function):
@@ -69,6 +70,47 @@ class Concat(Function):
         return tuple(np.split(g, ctx.bounds, axis=ctx.axis))
 
 
+class Clone(Function):
+    @staticmethod
+    def forward(ctx, a):
+        return a.copy()
+
+    @staticmethod
+    def backward(ctx, g):
+        return g
+
+
+def clone(x):
+    """A copy that stays in the graph (gradients flow back to ``x``)."""
+    return Clone.apply(x)
+
+
+def _dim(op: str, dim, rank: int, arg: str = "dim", shape=None) -> int:
+    if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool) \
+            or not -rank <= dim < rank:
+        of = "" if shape is None else f" for an input of shape {tuple(shape)}"
+        raise DimError(f"{op}: {arg}={dim!r} is out of range [{-rank}, {rank - 1}]{of}")
+    return int(dim) % rank
+
+
+def unsqueeze(x, dim: int):
+    """Insert a dim of size 1 at ``dim`` (in [-x.ndim - 1, x.ndim])."""
+    d = _dim("unsqueeze", dim, x.ndim + 1)
+    return Reshape.apply(x, shape=x.shape[:d] + (1,) + x.shape[d:])
+
+
+def squeeze(x, dim=None):
+    """Remove dims of size 1: all of them, or ``dim`` (an int or tuple) where its size is 1."""
+    shape = tuple(x.shape)
+    if dim is None:
+        dims = range(len(shape))
+    else:
+        dims = [_dim("squeeze", d, max(len(shape), 1)) for d in
+                (dim if isinstance(dim, (tuple, list)) else (dim,))]
+    drop = {d for d in dims if d < len(shape) and shape[d] == 1}
+    return Reshape.apply(x, shape=tuple(n for i, n in enumerate(shape) if i not in drop))
+
+
 def _shape_arg(shape):
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         return tuple(shape[0])
@@ -111,13 +153,17 @@ def transpose(x, *dims):
     return permute(x, *dims)
 
 
-def flatten(x, start_dim: int = 0, end_dim: int = -1):
-    """Merge dims start_dim..end_dim into one (PyTorch's torch.flatten)."""
+def flatten(x, start_dim: int = 0, end_dim: int = -1, *, op: str = "flatten"):
+    """Merge dims start_dim..end_dim into one (PyTorch's torch.flatten); ``op`` names the
+    caller in errors."""
     if x.ndim == 0:
+        for arg, d in (("start_dim", start_dim), ("end_dim", end_dim)):
+            _dim(op, d, 1, arg, x.shape)
         return reshape(x, 1)
-    s, e = start_dim % x.ndim, end_dim % x.ndim
+    s = _dim(op, start_dim, x.ndim, "start_dim", x.shape)
+    e = _dim(op, end_dim, x.ndim, "end_dim", x.shape)
     if s > e:
-        raise ValueError(f"flatten: start_dim={start_dim} comes after end_dim={end_dim} "
+        raise ValueError(f"{op}: start_dim={start_dim} comes after end_dim={end_dim} "
                          f"for a tensor of shape {tuple(x.shape)}")
     shape = x.shape[:s] + (math.prod(x.shape[s:e + 1]),) + x.shape[e + 1:]
     return Reshape.apply(x, shape=shape)

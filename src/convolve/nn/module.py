@@ -6,6 +6,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from .. import device as _device
 from ..tensor import Tensor
 
 
@@ -222,9 +223,12 @@ class Module:
         return self
 
     # ----------------------------------------------------------------- dtypes
-    def to(self, dtype):
-        """Cast every floating parameter and buffer to ``dtype`` (in place; returns self)."""
-        dtype = np.dtype(dtype)
+    def to(self, *args, **kwargs):
+        """to(dtype), to(device), to(device, dtype), to(tensor): cast every floating parameter
+        and buffer to the dtype (in place; returns self). The CPU is the only device."""
+        dtype, _ = _device.parse_to(f"{type(self).__name__}.to", args, kwargs)
+        if dtype is None:
+            return self
         if dtype.kind != "f":
             raise TypeError(f"to: expected a floating dtype, received {dtype}")
         for m in self.modules():
@@ -237,6 +241,12 @@ class Module:
 
     def double(self):
         return self.to(np.float64)
+
+    def cpu(self):
+        return self
+
+    def cuda(self, device=None):
+        _device.check("cuda" if device is None else device, f"{type(self).__name__}.cuda")
 
     def float(self):
         return self.to(np.float32)
