@@ -125,7 +125,7 @@ def test_save_and_load_argument_errors(tmp_path):
     with pytest.raises(TypeError, match="pickle_module"):
         convolve.save({}, tmp_path / "x.pt", pickle_module=object())
     convolve.save({"a": 1}, tmp_path / "x.pt")
-    for ok in (None, "cpu", {"cuda:0": "cpu"}, lambda storage, loc: storage):
+    for ok in (None, "cpu", "cpu:0", b"cpu", {"cuda:0": "cpu"}, lambda storage, loc: storage):
         assert convolve.load(tmp_path / "x.pt", map_location=ok) == {"a": 1}
     for bad in ("cuda", "cuda:1", {"cpu": "cuda:0"}):
         with pytest.raises(ValueError, match="map_location=.*CPU"):

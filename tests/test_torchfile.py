@@ -33,7 +33,8 @@ def _same(ours, theirs, torch, path="obj"):
         for k in theirs:
             _same(ours[k], theirs[k], torch, f"{path}[{k!r}]")
     elif isinstance(theirs, (list, tuple)):
-        assert type(ours) is type(theirs) and len(ours) == len(theirs), path
+        kind = tuple if isinstance(theirs, torch.Size) else type(theirs)  # Size -> tuple
+        assert type(ours) is kind and len(ours) == len(theirs), path
         for i, (a, b) in enumerate(zip(ours, theirs)):
             _same(a, b, torch, f"{path}[{i}]")
     else:
@@ -68,7 +69,8 @@ def test_checkpoint_saved_by_torch_loads_equal(torch, tmp_path, mode):
                 torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.int8,
                 torch.int16, torch.int32, torch.int64, torch.uint8, torch.bool)},
             "scalar": torch.tensor(2.5), "empty": torch.zeros(0, 3),
-            "leaf": torch.ones(2, requires_grad=True)}
+            "leaf": torch.ones(2, requires_grad=True), "shape": torch.Size([3, 4]),
+            "raw": b"\x00\xffbytes", "labels": {3, 1}}
     torch.save(ckpt, tmp_path / "ck.pth", **SAVE_MODES[mode])
     # torch's own weights_only reader lacks protocol 4's FRAME; this file is our own
     theirs = torch.load(tmp_path / "ck.pth", weights_only=mode != "protocol4")
@@ -266,3 +268,28 @@ def test_big_endian_archive_is_byteswapped(torch, tmp_path):
         zf.writestr("archive/data/0", np.array([1.5, -2.0], ">f4").tobytes())
     w = convolve.load(tmp_path / "be.pt")["w"]
     assert w.dtype == np.float32 and w.data.tolist() == [1.5, -2.0]
+
+
+def test_mutated_pickles_only_ever_raise_unsafe_file_error(torch, tmp_path):
+    """Seeded fuzzing: random byte edits of a real data.pkl either load or raise the one
+    documented error type, never another exception."""
+    net, opt = _trained(torch)
+    torch.save({"net": net.state_dict(), "opt": opt.state_dict(), "e": 1}, tmp_path / "ok.pt")
+    with zipfile.ZipFile(tmp_path / "ok.pt") as zf:
+        entries = {n.split("/", 1)[1]: zf.read(n) for n in zf.namelist()}
+    pkl = entries.pop("data.pkl")
+    storages = {k[len("data/"):]: v for k, v in entries.items() if k.startswith("data/")}
+    rng = np.random.default_rng(0)
+    outcomes = {"loaded": 0, "refused": 0}
+    for _ in range(150):
+        mutated = bytearray(pkl)
+        for pos in rng.integers(0, len(pkl), rng.integers(1, 4)):
+            mutated[pos] = rng.integers(0, 256)
+        _zip_archive(tmp_path / "m.pt", bytes(mutated), storages)
+        try:
+            convolve.load(tmp_path / "m.pt")
+            outcomes["loaded"] += 1
+        except UnsafeFileError as err:
+            assert "\n" not in str(err)
+            outcomes["refused"] += 1
+    assert outcomes["refused"] > 0

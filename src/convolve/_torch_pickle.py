@@ -1,7 +1,7 @@
 """A pickle-opcode interpreter that executes no code, for reading PyTorch checkpoints.
 
 It understands the opcodes ``torch.save`` writes for state dicts (protocols 2 to 5: numbers,
-strings, bytes, tuples, lists, dicts, the memo, GLOBAL, REDUCE, BUILD and persistent ids)
+strings, bytes, tuples, lists, dicts, sets, the memo, GLOBAL, REDUCE, BUILD and persistent ids)
 and nothing else. It never imports a module or calls a function named by the file:
 ``find_class(module, name)`` (given by the caller) maps a global to one of the caller's
 own stand-ins or raises, and REDUCE calls only stand-ins of type :class:`Allowed`.
@@ -67,7 +67,10 @@ class _Machine:
         end = bytes(self.data[self.pos:self.pos + _MAX_LINE]).find(b"\n")
         if end < 0:
             self.fail("unterminated or over-long GLOBAL line")
-        return self.read(end + 1)[:-1].decode("utf-8", "strict")
+        try:
+            return self.read(end + 1)[:-1].decode("utf-8", "strict")
+        except UnicodeDecodeError:
+            return self.fail("corrupt pickle: a GLOBAL line that is not UTF-8")
 
     def pop(self):
         if not self.stack or self.stack[-1] is _MARK:
@@ -146,7 +149,12 @@ class _Machine:
             self.fail(f"REDUCE of {type(fn).__name__}, which is not an allowed callable")
         if not isinstance(args, tuple):
             self.fail(f"corrupt pickle: REDUCE arguments for {fn.name} are not a tuple")
-        self.stack.append(fn.fn(*args))
+        try:
+            self.stack.append(fn.fn(*args))
+        except UnsafeFileError:
+            raise
+        except (TypeError, ValueError) as err:  # wrong arguments from a damaged file
+            self.fail(f"corrupt pickle: bad arguments for {fn.name} ({err})")
 
 
 _STOP = object()
@@ -167,6 +175,14 @@ def _append(m):
 def _appends(m):
     items = m.pop_mark()
     m.top(list, "APPENDS").extend(items)
+
+
+def _additems(m):
+    items = m.pop_mark()
+    try:
+        m.top(set, "ADDITEMS").update(items)
+    except TypeError:
+        m.fail("corrupt pickle: unhashable set item")
 
 
 def _dict(m):
@@ -215,6 +231,8 @@ _DISPATCH = {
     ord("a"): _append,
     ord("e"): _appends,
     ord("}"): lambda m: m.stack.append({}),
+    0x8F: lambda m: m.stack.append(set()),                       # EMPTY_SET
+    0x90: _additems,                                             # ADDITEMS
     ord("d"): _dict,
     ord("s"): lambda m: m.set_items([m.pop(), m.pop()][::-1]),   # SETITEM
     ord("u"): lambda m: m.set_items(m.pop_mark()),               # SETITEMS

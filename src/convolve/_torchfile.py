@@ -111,6 +111,27 @@ def _ordered_dict(*args):
     return OrderedDict(*args)
 
 
+def _size(dims=()):
+    if not isinstance(dims, (tuple, list)) or not all(
+            isinstance(d, int) and not isinstance(d, bool) for d in dims):
+        raise UnsafeFileError("torch.Size: expected a tuple of ints")
+    return tuple(dims)
+
+
+def _set(items=()):
+    try:
+        return set(items) if isinstance(items, (list, tuple)) else None
+    except TypeError:
+        raise UnsafeFileError("set: unhashable items") from None
+
+
+def _bytes(text, encoding="latin1"):
+    """Protocol 2 writes bytes as ``_codecs.encode(text, 'latin1')``."""
+    if not isinstance(text, str) or not isinstance(encoding, str) or encoding != "latin1":
+        raise UnsafeFileError("_codecs.encode: expected (str, 'latin1')")
+    return text.encode("latin1")
+
+
 def _rules(where: str):
     """find_class and build for the interpreter, refusing everything not listed."""
     allowed = {
@@ -119,6 +140,8 @@ def _rules(where: str):
         "torch._utils._rebuild_parameter": _make_parameter(where),
         "torch._utils._rebuild_parameter_with_state": _make_parameter(where),
         "collections.OrderedDict": _ordered_dict,
+        "torch.Size": _size, "builtins.set": _set, "__builtin__.set": _set,
+        "_codecs.encode": _bytes,
     }
 
     def find_class(module: str, name: str):
@@ -143,7 +166,8 @@ def _rules(where: str):
 
 
 def _storage_record(where: str, pid, length: int):
-    if not isinstance(pid, tuple) or len(pid) != length or pid[0] != "storage":
+    if not isinstance(pid, tuple) or len(pid) != length or not isinstance(pid[0], str) \
+            or pid[0] != "storage":
         raise UnsafeFileError(f"{where}: unsupported persistent id {str(pid)[:80]!r}")
     stype, key, location, numel = pid[1:5]
     if not isinstance(stype, StorageType) or not isinstance(key, str) \
@@ -242,7 +266,8 @@ def _legacy_header(data: bytes, where: str) -> int:
 
 def _legacy_storages(data: bytes, pos: int, keys, records: dict, where: str) -> dict:
     """Read the raw storages that follow the pickles: per key, an int64 count and the bytes."""
-    if not isinstance(keys, list) or set(keys) != set(records):
+    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys) \
+            or set(keys) != set(records):
         raise UnsafeFileError(f"{where}: the storage key list does not match the tensors")
     out = {}
     for key in keys:

@@ -122,7 +122,7 @@ def _check_map_location(map_location) -> None:
     targets = map_location.values() if isinstance(map_location, dict) else [map_location]
     for target in targets:
         name = target.decode() if isinstance(target, bytes) else str(target)
-        if name != "cpu":
+        if name.partition(":")[0] != "cpu":
             raise ValueError(f"load: map_location={map_location!r} names a device convolve "
                              f"cannot use; convolve runs on the CPU: pass map_location='cpu' "
                              f"or None")

@@ -59,11 +59,8 @@ class DataLoader:
     def _base_seed(seed, generator) -> int:
         if seed is not None:
             return _check_int("seed", seed, 0)
-        if generator is not None:
-            if not isinstance(generator, np.random.Generator):
-                raise TypeError(f"DataLoader: generator must be a numpy Generator, "
-                                f"received {type(generator).__name__}")
-            return int(generator.integers(2**63))
+        if generator is not None:  # a NumPy Generator or a convolve.Generator
+            return int(_random.rng_of(generator, "DataLoader").integers(2**63))
         return int(_random.get_rng().integers(2**63))
 
     def __len__(self) -> int:

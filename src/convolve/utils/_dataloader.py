@@ -109,16 +109,10 @@ class DataLoader:
         if self._iterable:
             self._init_iterable(shuffle, sampler, batch_sampler)
         _check_batching(batch_size, shuffle, sampler, batch_sampler, drop_last)
-        given_batch_sampler = batch_sampler is not None
-        if batch_sampler is None and batch_size is not None and not self._iterable:
-            sampler = sampler if sampler is not None else (
-                RandomSampler(dataset, generator=generator) if shuffle
-                else SequentialSampler(dataset))
-            batch_sampler = BatchSampler(sampler, batch_size, bool(drop_last))
-        elif sampler is None and not self._iterable:
-            sampler = SequentialSampler(dataset)
-        if given_batch_sampler:  # PyTorch reports no batch_size/drop_last of its own then
-            batch_size, drop_last = None, False
+        if batch_sampler is not None:  # PyTorch reports no batch_size/drop_last of its own
+            batch_size, drop_last, sampler = None, False, SequentialSampler(dataset)
+        elif not self._iterable:
+            sampler, batch_sampler = self._samplers(sampler, shuffle, batch_size, drop_last)
         self.sampler, self.batch_sampler = sampler, batch_sampler
         self.batch_size, self.drop_last = batch_size, bool(drop_last)
         self._auto_collation = batch_sampler is not None or (self._iterable and
@@ -126,11 +120,20 @@ class DataLoader:
         self.collate_fn = collate_fn if collate_fn is not None else (
             default_collate if self._auto_collation else default_convert)
 
+    def _samplers(self, sampler, shuffle, batch_size, drop_last):
+        """(sampler, batch_sampler) for a map-style dataset without a given batch_sampler."""
+        if sampler is None:
+            sampler = RandomSampler(self.dataset, generator=self.generator) if shuffle \
+                else SequentialSampler(self.dataset)
+        if batch_size is None:
+            return sampler, None
+        return sampler, BatchSampler(sampler, batch_size, bool(drop_last))
+
     @staticmethod
     def _init_iterable(shuffle, sampler, batch_sampler) -> None:
         for name, value in (("shuffle", shuffle), ("sampler", sampler),
                             ("batch_sampler", batch_sampler)):
-            if value not in (None, False):
+            if value is not None and value is not False:
                 raise ValueError(f"DataLoader with IterableDataset: expected unspecified "
                                  f"{name} option, but got {name}={value!r}")
 
