@@ -241,3 +241,24 @@ def test_plateau_step_needs_a_number():
     opt, _ = make_optimizers_ours()
     with pytest.raises(TypeError, match="metrics must be a number"):
         lr_scheduler.ReduceLROnPlateau(opt).step("low")
+
+
+@pytest.mark.parametrize("name", ["LinearLR", "LambdaLR", "ConstantLR", "SequentialLR"])
+def test_load_torch_scheduler_state_dict(torch, name):
+    """A PyTorch scheduler's state dict loads into ours; both then continue identically."""
+    def build(module, opt):
+        if name == "SequentialLR":
+            return _sequential(module, opt, SEQUENCES["warmup-exp"])
+        if name == "LambdaLR":
+            return module.LambdaLR(opt, Warmup(9))
+        return getattr(module, name)(opt, total_iters=12)
+
+    opt, topt = make_optimizers(torch, momentum=0.9)
+    tsched = build(torch.optim.lr_scheduler, topt)
+    for _ in range(7):
+        topt.step()
+        tsched.step()
+    sched = build(lr_scheduler, opt)
+    opt.load_state_dict({"state": {}, "param_groups": topt.state_dict()["param_groups"]})
+    sched.load_state_dict(tsched.state_dict())
+    assert_same_sequence(sched, tsched, opt, topt, 20)

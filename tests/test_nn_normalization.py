@@ -85,6 +85,16 @@ def test_layer_norm_layer_matches_torch(torch, rng, shape, normalized, kwargs):
     _compare(torch, ours, ref, rng.standard_normal(shape) * 2 - 1, rng)
 
 
+def test_float32_layers_match_torch(torch, rng):
+    x = rng.standard_normal((4, 6, 5, 5)).astype(np.float32)
+    for ours, ref in ((nn.GroupNorm(3, 6), torch.nn.GroupNorm(3, 6)),
+                      (nn.LayerNorm((5, 5)), torch.nn.LayerNorm((5, 5)))):
+        _randomize_and_copy(torch, ours, ref, rng)
+        out, tout = ours(cv.tensor(x)), ref(torch.from_numpy(x))
+        assert out.dtype == np.float32
+        np.testing.assert_allclose(out.data, tout.detach().numpy(), rtol=1e-5, atol=1e-5)
+
+
 def test_layers_default_to_float32_and_keep_it(rng):
     x = cv.tensor(rng.standard_normal((2, 4, 3, 3)).astype(np.float32))
     for layer in (nn.GroupNorm(2, 4), nn.LayerNorm(3), nn.Dropout1d(), nn.Dropout2d()):

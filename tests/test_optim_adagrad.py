@@ -122,6 +122,16 @@ def test_load_torch_state_dict_and_continue(torch, name):
         np.testing.assert_allclose(p.data, tp.detach().numpy(), rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize(("cls", "kwargs"), [
+    (Adagrad, {"lr": 0.1, "lr_decay": 0.01, "weight_decay": 0.01}),
+    (Adadelta, {"lr": 1.0, "rho": 0.8, "weight_decay": 0.01}),
+])
+def test_float32_matches_torch(torch, cls, kwargs):
+    problem = Problem(dtype=np.float32, steps=20)
+    run_against_torch(torch, cls, getattr(torch.optim, cls.__name__), kwargs, problem=problem,
+                      rtol=1e-5, atol=1e-6, steps=20)
+
+
 def test_float32_stays_float32():
     p = Parameter(np.ones(3, dtype=np.float32))
     for cls in (Adagrad, Adadelta):

@@ -152,13 +152,13 @@ RESIZE_CASES = [((7, 9), (4, 5)), ((7, 9), (14, 18)), ((12, 10), (5, 13)), ((5, 
                 ((16, 16), (3, 3)), ((6, 4), (9, 2))]
 
 
-@pytest.mark.parametrize(("mode", "antialias"), [("nearest", True), ("bilinear", False),
-                                                  ("bilinear", True)])
+@pytest.mark.parametrize(("mode", "antialias"), [("nearest", True), ("nearest-exact", True),
+                                                  ("bilinear", False), ("bilinear", True)])
 @pytest.mark.parametrize(("shape", "size"), RESIZE_CASES)
 def test_resize_matches_torch_interpolate(torch, rng, shape, size, mode, antialias):
     x = rng.standard_normal((3, *shape))
     out = T.Resize(size, T.InterpolationMode(mode), antialias=antialias)(cv.tensor(x))
-    kwargs = {} if mode == "nearest" else {"align_corners": False, "antialias": antialias}
+    kwargs = {"align_corners": False, "antialias": antialias} if mode == "bilinear" else {}
     expected = torch.nn.functional.interpolate(torch.from_numpy(x)[None], size=size,
                                                mode=mode, **kwargs)[0]
     np.testing.assert_allclose(out.data, expected.numpy(), rtol=RTOL, atol=ATOL)
@@ -185,6 +185,9 @@ def test_resize_shorter_edge_rule_max_size_and_uint8(torch, rng):
 
     pic = Image.fromarray(u8.transpose(1, 2, 0))
     assert T.Resize(10)(pic).size == (15, 10)  # PIL sizes are (w, h)
+    smooth = T.Resize((6, 8), T.InterpolationMode.LANCZOS)(pic)  # PIL's own filters
+    np.testing.assert_array_equal(np.asarray(smooth), np.asarray(
+        pic.resize((8, 6), Image.Resampling.LANCZOS)))
 
 
 # ---------------------------------------------------------------- random transforms
@@ -283,12 +286,16 @@ def test_compose_lambda_and_reprs():
     (lambda: T.RandomCrop(4, padding=(1, 2, 3)), ValueError, r"padding=\(1, 2, 3\)"),
     (lambda: T.RandomCrop(4, padding_mode="wrap"), ValueError, "padding_mode='wrap'"),
     (lambda: T.RandomHorizontalFlip(1.5), ValueError, "p=1.5"),
-    (lambda: T.Resize(8, "bicubic"), ValueError, "interpolation='bicubic'"),
+    (lambda: T.Resize(8, "cubic"), ValueError, "interpolation='cubic'"),
+    (lambda: T.Resize(8, T.InterpolationMode.BICUBIC)(np.zeros((4, 6))), ValueError,
+     "for PIL images only; use InterpolationMode.BILINEAR"),
     (lambda: T.Resize(8, max_size=8)(np.zeros((4, 6))), ValueError, "max_size=8"),
     (lambda: T.ToTensor()([1, 2]), TypeError, "PIL Image or an ndarray"),
     (lambda: T.ToTensor()(np.zeros(3)), ValueError, "2 or 3 dimensional"),
     (lambda: T.Pad(1, fill=(1, 2))(np.zeros((2, 2))), TypeError, "fill"),
     (lambda: TF.hflip("image"), TypeError, "PIL Image"),
+    (lambda: T.RandomResizedCrop(8, scale=(0.5, 0.1)), ValueError, r"scale=\(0.5, 0.1\)"),
+    (lambda: T.RandomResizedCrop(8, ratio=(0, 1)), ValueError, r"ratio=\(0, 1\)"),
 ])
 def test_bad_input_names_the_argument(build, exc, words):
     with pytest.raises(exc, match=words):
@@ -311,3 +318,32 @@ def test_to_pil_image_round_trips_and_truncates_like_torchvision(torch, rng):
         TF.to_pil_image(img[:, :, :1], mode="RGB")
     with pytest.raises(TypeError, match="Tensor or an ndarray"):
         TF.to_pil_image([1])
+
+
+def test_random_resized_crop_windows_follow_scale_and_ratio():
+    x = cv.tensor(np.random.default_rng(0).standard_normal((3, 40, 50)))
+    t = T.RandomResizedCrop(16, scale=(0.2, 0.6), ratio=(0.5, 2.0))
+    cv.manual_seed(4)
+    areas, ratios = [], []
+    for _ in range(400):
+        top, left, h, w = t.get_params(x, t.scale, t.ratio)
+        assert 0 <= top <= 40 - h and 0 <= left <= 50 - w
+        areas.append(h * w / 2000)
+        ratios.append(w / h)
+    # rounding h and w moves area and ratio a little past the drawn values
+    assert 0.2 * 0.85 < min(areas) and max(areas) < 0.6 * 1.15
+    assert 0.5 * 0.8 < min(ratios) and max(ratios) < 2.0 * 1.25
+    assert np.std(areas) > 0.05 and np.mean(np.log(ratios)) == pytest.approx(0, abs=0.15)
+    cv.manual_seed(4)
+    top, left, h, w = t.get_params(x, t.scale, t.ratio)
+    cv.manual_seed(4)
+    out = t(x)
+    expected = TF.resize(TF.crop(x, top, left, h, w), (16, 16))
+    np.testing.assert_array_equal(out.data, expected.data)
+    # no window of ratio >= 10 fits: the central fallback crop, as torchvision
+    h = round(50 / 10.0)  # full width, height from the smallest allowed ratio
+    assert T.RandomResizedCrop.get_params(x, (0.9, 1.0), (10.0, 20.0)) == ((40 - h) // 2, 0,
+                                                                            h, 50)
+    w = round(40 * 0.02)  # full height, width from the largest allowed ratio
+    assert T.RandomResizedCrop.get_params(x, (0.9, 1.0), (0.01, 0.02)) == (0, (50 - w) // 2,
+                                                                            40, w)

@@ -28,6 +28,7 @@ from .transforms import (
     Pad,
     RandomCrop,
     RandomHorizontalFlip,
+    RandomResizedCrop,
     RandomVerticalFlip,
     Resize,
     ToPILImage,
@@ -35,5 +36,5 @@ from .transforms import (
 )
 
 __all__ = ["CenterCrop", "Compose", "InterpolationMode", "Lambda", "Normalize", "Pad",
-           "RandomCrop", "RandomHorizontalFlip", "RandomVerticalFlip", "Resize", "ToPILImage",
-           "ToTensor", "functional"]
+           "RandomCrop", "RandomHorizontalFlip", "RandomResizedCrop", "RandomVerticalFlip",
+           "Resize", "ToPILImage", "ToTensor", "functional"]

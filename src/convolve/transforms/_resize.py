@@ -1,6 +1,6 @@
 """Resampling of (..., H, W) arrays as ``torch.nn.functional.interpolate`` does it: nearest,
-bilinear (align_corners=False) and antialiased bilinear, each as one weight matrix per axis
-applied by two matrix products (no loop over pixels)."""
+nearest-exact, bilinear (align_corners=False) and antialiased bilinear, each as one weight
+matrix per axis applied by two matrix products (no loop over pixels)."""
 
 from __future__ import annotations
 
@@ -9,15 +9,17 @@ import numpy as np
 __all__ = ["bilinear_weights", "nearest_indices", "resample"]
 
 
-def nearest_indices(in_size: int, out_size: int) -> np.ndarray:
-    """Source index of each output index for mode='nearest' (PyTorch's float32 scale)."""
+def nearest_indices(in_size: int, out_size: int, exact: bool = False) -> np.ndarray:
+    """Source index of each output index for mode='nearest' (floor(i * scale)) or
+    'nearest-exact' (floor((i + 0.5) * scale)), with PyTorch's float32 scale."""
     i = np.arange(out_size)
-    if out_size == in_size:
+    if not exact and out_size == in_size:
         return i
-    if out_size == 2 * in_size:
+    if not exact and out_size == 2 * in_size:
         return i >> 1
     scale = np.float32(in_size) / np.float32(out_size)
-    src = np.floor(i.astype(np.float32) * scale).astype(np.int64)
+    pos = i.astype(np.float32) + np.float32(0.5) if exact else i.astype(np.float32)
+    src = np.floor(pos * scale).astype(np.int64)
     return np.minimum(src, in_size - 1)
 
 
@@ -65,8 +67,9 @@ def resample(x: np.ndarray, size: tuple, mode: str, antialias: bool) -> np.ndarr
     float32 and rounded back to its dtype (torchvision's rule); float keeps its dtype."""
     h, w = x.shape[-2:]
     oh, ow = size
-    if mode == "nearest":
-        return x[..., nearest_indices(h, oh)[:, None], nearest_indices(w, ow)[None, :]]
+    if mode in ("nearest", "nearest-exact"):
+        exact = mode == "nearest-exact"
+        return x[..., nearest_indices(h, oh, exact)[:, None], nearest_indices(w, ow, exact)]
     work = x.dtype if x.dtype.kind == "f" else np.dtype(np.float32)
     wh = bilinear_weights(h, oh, antialias, work)
     ww = bilinear_weights(w, ow, antialias, work)

@@ -23,10 +23,16 @@ __all__ = ["InterpolationMode", "center_crop", "crop", "get_dimensions", "hflip"
 
 
 class InterpolationMode(str, enum.Enum):
-    """Resampling filters (torchvision's names); convolve provides these two."""
+    """Resampling filters (torchvision's names). Tensors and ndarrays: NEAREST,
+    NEAREST_EXACT and BILINEAR; PIL images: every filter (PIL's own)."""
 
     NEAREST = "nearest"
+    NEAREST_EXACT = "nearest-exact"
     BILINEAR = "bilinear"
+    BICUBIC = "bicubic"
+    BOX = "box"
+    HAMMING = "hamming"
+    LANCZOS = "lanczos"
 
 
 def _is_pil(img) -> bool:
@@ -258,8 +264,8 @@ def _mode(op: str, interpolation) -> str:
     try:
         return InterpolationMode(getattr(interpolation, "value", interpolation)).value
     except ValueError:
-        raise ValueError(f"{op}: interpolation must be InterpolationMode.NEAREST or BILINEAR "
-                         f"(other filters are not provided), received "
+        raise ValueError(f"{op}: interpolation must be an InterpolationMode or its value "
+                         f"{[m.value for m in InterpolationMode]}, received "
                          f"interpolation={interpolation!r}") from None
 
 
@@ -278,8 +284,11 @@ def resize(img, size, interpolation=InterpolationMode.BILINEAR, max_size=None,
     if kind == "pil":
         from PIL import Image
 
-        filt = Image.NEAREST if mode == "nearest" else Image.BILINEAR
-        return img.resize(out_size[::-1], filt)
+        filt = {"nearest-exact": "NEAREST"}.get(mode, mode.upper())
+        return img.resize(out_size[::-1], getattr(Image.Resampling, filt))
+    if mode not in ("nearest", "nearest-exact", "bilinear"):
+        raise ValueError(f"resize: interpolation={mode!r} is provided for PIL images only; "
+                         f"use InterpolationMode.BILINEAR (or NEAREST) for Tensors and arrays")
     if kind == "tensor":
         return _out(kind, resample(img.data, out_size, mode, bool(antialias)))
     chw = img[None] if img.ndim == 2 else img.transpose(2, 0, 1)

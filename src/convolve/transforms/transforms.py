@@ -1,10 +1,11 @@
 """torchvision-named transform classes for one image at a time (a dataset's ``transform=``):
 Compose, ToTensor, ToPILImage, Normalize, Pad, RandomCrop, CenterCrop, RandomHorizontalFlip,
-RandomVerticalFlip, Resize, Lambda. Random draws come from convolve's global generator, so
-``convolve.manual_seed`` makes them reproducible."""
+RandomVerticalFlip, Resize, RandomResizedCrop, Lambda. Random draws come from convolve's
+global generator, so ``convolve.manual_seed`` makes them reproducible."""
 
 from __future__ import annotations
 
+import math
 import numbers
 
 from ..random import get_rng
@@ -12,7 +13,8 @@ from . import functional as F
 from .functional import InterpolationMode
 
 __all__ = ["CenterCrop", "Compose", "Lambda", "Normalize", "Pad", "RandomCrop",
-           "RandomHorizontalFlip", "RandomVerticalFlip", "Resize", "ToPILImage", "ToTensor"]
+           "RandomHorizontalFlip", "RandomResizedCrop", "RandomVerticalFlip", "Resize",
+           "ToPILImage", "ToTensor"]
 
 
 class Compose:
@@ -191,6 +193,54 @@ class Resize:
     def __repr__(self) -> str:
         return (f"Resize(size={self.size}, interpolation={self.interpolation.value}, "
                 f"max_size={self.max_size}, antialias={self.antialias})")
+
+
+class RandomResizedCrop:
+    """A random window covering a fraction in ``scale`` of the image area with aspect ratio
+    (w / h) log-uniform in ``ratio`` (10 tries, then a central crop), resized to ``size``."""
+
+    def __init__(self, size, scale=(0.08, 1.0), ratio=(3.0 / 4.0, 4.0 / 3.0),
+                 interpolation=InterpolationMode.BILINEAR, antialias: bool = True):
+        self.size = F._size_pair("RandomResizedCrop", size)
+        for arg, pair in (("scale", scale), ("ratio", ratio)):
+            if not isinstance(pair, (tuple, list)) or len(pair) != 2 or pair[0] > pair[1] \
+                    or not all(isinstance(v, numbers.Real) and v > 0 for v in pair):
+                raise ValueError(f"RandomResizedCrop: {arg} must be a (min, max) pair of "
+                                 f"positive numbers, received {arg}={pair!r}")
+        self.scale, self.ratio, self.antialias = tuple(scale), tuple(ratio), antialias
+        self.interpolation = InterpolationMode(F._mode("RandomResizedCrop", interpolation))
+
+    @staticmethod
+    def get_params(img, scale, ratio) -> tuple:
+        """(top, left, h, w) of the window, drawn as torchvision draws it."""
+        _, height, width = F.get_dimensions(img)
+        rng, area = get_rng(), height * width
+        log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
+        for _ in range(10):
+            target_area = area * rng.uniform(scale[0], scale[1])
+            aspect = math.exp(rng.uniform(*log_ratio))
+            w = round(math.sqrt(target_area * aspect))
+            h = round(math.sqrt(target_area / aspect))
+            if 0 < w <= width and 0 < h <= height:
+                top, left = rng.integers(0, height - h + 1), rng.integers(0, width - w + 1)
+                return int(top), int(left), h, w
+        in_ratio = width / height
+        if in_ratio < min(ratio):
+            w, h = width, round(width / min(ratio))
+        elif in_ratio > max(ratio):
+            h, w = height, round(height * max(ratio))
+        else:
+            h, w = height, width
+        return (height - h) // 2, (width - w) // 2, h, w
+
+    def __call__(self, img):
+        top, left, h, w = self.get_params(img, self.scale, self.ratio)
+        window = F.crop(img, top, left, h, w)
+        return F.resize(window, self.size, self.interpolation, None, self.antialias)
+
+    def __repr__(self) -> str:
+        return (f"RandomResizedCrop(size={self.size}, scale={self.scale}, ratio={self.ratio}, "
+                f"interpolation={self.interpolation.value}, antialias={self.antialias})")
 
 
 class Lambda:
