@@ -12,7 +12,15 @@ import ast
 import re
 
 import pytest
-from compat_harness import SCRIPT_TABLE, SCRIPTS, Script, rewrite_imports, run_script
+from compat_harness import (
+    RESUMED,
+    SCRIPT_TABLE,
+    SCRIPTS,
+    Script,
+    rewrite_imports,
+    run_cross,
+    run_script,
+)
 
 TOLERANCE = {  # |accuracy under convolve - accuracy under PyTorch|, same seed
     "mnist_example.py": 0.03,
@@ -32,6 +40,16 @@ def test_script_trains_on_convolve_like_on_torch(script: Script, tmp_path, reque
     reference, _ = run_script(script, "torch", tmp_path / "torch")
     assert reference >= script.min_accuracy  # the stated bar is one PyTorch clears too
     assert abs(accuracy - reference) <= TOLERANCE[script.name], (accuracy, reference)
+    if script.cross is None:
+        return
+    # convolve reads what PyTorch saved: the same weights score the same (a near-tie may
+    # flip in float32), and a resumed checkpoint starts from PyTorch's best accuracy
+    crossed, out = run_cross(script, tmp_path / "torch", tmp_path / "cross")
+    if script.cross[0] == script.name:
+        resumed = float(re.search(RESUMED, out).group(1)) / 100
+        assert abs(resumed - reference) <= 1e-4 and crossed >= resumed, (resumed, reference)
+    else:
+        assert abs(crossed - reference) <= 0.002, (crossed, reference)
 
 
 REWRITES = [
@@ -81,9 +99,9 @@ def test_rewrite_imports_refuses_two_statements_on_a_line():
         rewrite_imports("import torch; import torch.nn as nn\n")
 
 
-@pytest.mark.parametrize("script", SCRIPT_TABLE, ids=lambda s: s.name)
-def test_scripts_differ_from_their_rewrite_only_in_import_lines(script):
-    source = (SCRIPTS / script.name).read_text()
+@pytest.mark.parametrize("path", sorted(SCRIPTS.glob("*.py")), ids=lambda p: p.name)
+def test_scripts_differ_from_their_rewrite_only_in_import_lines(path):
+    source = path.read_text()
     rewritten = rewrite_imports(source)
     tree = ast.parse(source)
     import_lines = {n.lineno for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))}
