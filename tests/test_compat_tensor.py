@@ -137,3 +137,302 @@ def test_comparisons_give_bool_tensors(torch):
     a = cv.tensor([1.0, 2.0, 3.0])
     for r in (a == 2, a != 2, a < 2, a >= cv.tensor([1, 5, 0])):
         assert r.dtype == np.bool_
+
+
+# ---------------------------------------------------------------- max / min over a dim
+def _pair(torch, x, requires_grad=False):
+    return (cv.tensor(x, requires_grad=requires_grad),
+            torch.tensor(x, requires_grad=requires_grad))
+
+
+TIED = np.array([[1.0, 3.0, 3.0, 0.0], [3.0, -1.0, -1.0, 3.0], [-1.0, -1.0, 3.0, 2.0]])
+
+
+@pytest.mark.parametrize("name", ["max", "min"])
+@pytest.mark.parametrize(("dim", "keepdim"), [(0, False), (1, False), (-1, True), (1, True)])
+@pytest.mark.parametrize("call", ["method", "function", "keyword"])
+def test_max_min_over_a_dim_give_values_and_indices_like_torch(torch, name, dim, keepdim, call):
+    x = TIED if name == "max" else -TIED
+    (ours_in, theirs_in) = _pair(torch, x, requires_grad=True)
+    if call == "method":
+        ours, theirs = (getattr(t, name)(dim, keepdim) for t in (ours_in, theirs_in))
+    elif call == "function":
+        ours = getattr(cv, name)(ours_in, dim, keepdim)
+        theirs = getattr(torch, name)(theirs_in, dim, keepdim)
+    else:
+        ours, theirs = (getattr(t, name)(dim=dim, keepdim=keepdim) for t in (ours_in, theirs_in))
+    assert type(ours).__name__ == type(theirs).__name__ == name
+    assert ours._fields == ("values", "indices")
+    values, indices = ours  # unpacks as a pair, like torch.return_types
+    np.testing.assert_array_equal(values.numpy(), theirs.values.detach().numpy())
+    np.testing.assert_array_equal(indices.numpy(), theirs.indices.numpy())
+    _same_dtype(indices.dtype, theirs.indices.dtype)
+    assert values.shape == tuple(theirs.values.shape) == indices.shape
+    w = np.arange(values.numel(), dtype=np.float64).reshape(values.shape) + 1
+    (values * cv.tensor(w)).sum().backward()
+    (theirs.values * torch.tensor(w)).sum().backward()
+    np.testing.assert_array_equal(ours_in.grad, theirs_in.grad.numpy())
+
+
+def test_underscore_pred_unpacking_counts_accuracy_right_for_batch_of_two(torch):
+    out = np.array([[0.1, 2.0, 0.3], [1.5, 0.2, 0.1]])  # predictions 1 and 0
+    target = [1, 2]  # one right
+    _, pred = cv.tensor(out).max(1)
+    correct = (pred == cv.tensor(target)).sum().item()
+    _, tpred = torch.tensor(out).max(1)
+    assert correct == (tpred == torch.tensor(target)).sum().item() == 1
+    assert pred.tolist() == [1, 0]
+    # the classic MNIST forms
+    p2 = cv.tensor(out).argmax(dim=1, keepdim=True)
+    assert p2.eq(cv.tensor(target).view_as(p2)).sum().item() == 1
+    assert cv.tensor(out).max(1, keepdim=True)[1].shape == (2, 1)
+    # the CIFAR tutorial's form, on .data (an ndarray in convolve)
+    _, predicted = cv.max(cv.tensor(out).data, 1)
+    assert predicted.tolist() == tpred.tolist()
+
+
+def test_max_with_nan_and_full_reductions_match_torch(torch):
+    x = np.array([[1.0, np.nan, 2.0], [4.0, 3.0, 4.0]])
+    ours, theirs = cv.tensor(x).max(1), torch.tensor(x).max(1)
+    np.testing.assert_array_equal(ours.values.numpy(), theirs.values.numpy())
+    np.testing.assert_array_equal(ours.indices.numpy(), theirs.indices.numpy())
+    a, ta = _pair(torch, TIED, requires_grad=True)
+    a.max().backward()
+    ta.max().backward()
+    np.testing.assert_array_equal(a.grad, ta.grad.numpy())  # ties share the gradient
+
+
+@pytest.mark.parametrize("name", ["max", "min", "maximum", "minimum"])
+def test_elementwise_max_of_two_tensors_matches_torch_with_ties(torch, name):
+    a = np.array([1.0, 2.0, 3.0, -1.0])
+    b = np.array([1.0, 3.0, 0.0, -1.0])
+    oa, ta = _pair(torch, a, requires_grad=True)
+    ob, tb = _pair(torch, b, requires_grad=True)
+    ours, theirs = getattr(cv, name)(oa, ob), getattr(torch, name)(ta, tb)
+    np.testing.assert_array_equal(ours.numpy(), theirs.detach().numpy())
+    ours.sum().backward()
+    theirs.sum().backward()
+    np.testing.assert_array_equal(oa.grad, ta.grad.numpy())
+    np.testing.assert_array_equal(ob.grad, tb.grad.numpy())
+    if name in ("max", "min"):
+        np.testing.assert_array_equal(getattr(oa, name)(ob).numpy(), theirs.detach().numpy())
+
+
+@pytest.mark.parametrize("name", ["argmax", "argmin"])
+@pytest.mark.parametrize(("dim", "keepdim"), [(None, False), (0, False), (1, True), (-1, False)])
+def test_argmax_argmin_match_torch(torch, name, dim, keepdim):
+    ours_in, theirs_in = _pair(torch, TIED)
+    ours = getattr(ours_in, name)(dim=dim, keepdim=keepdim)
+    theirs = getattr(theirs_in, name)(dim=dim, keepdim=keepdim)
+    np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    _same_dtype(ours.dtype, theirs.dtype)
+    np.testing.assert_array_equal(getattr(cv, name)(ours_in, dim).numpy(),
+                                  getattr(torch, name)(theirs_in, dim).numpy())
+
+
+def test_max_over_a_dim_bad_input():
+    x = cv.ones(2, 3)
+    with pytest.raises(ValueError, match="max: dim 2 is out of range for a tensor of rank 2"):
+        x.max(2)
+    with pytest.raises(TypeError, match=r"min: dim must be an int \(use amin"):
+        x.min((0, 1))
+    with pytest.raises(ValueError, match=r"max: cannot reduce over dim 1 of size 0"):
+        cv.ones(2, 0).max(1)
+
+
+# ---------------------------------------------------------------- methods, against torch
+X = np.arange(24, dtype=np.float64).reshape(2, 3, 4) / 7 - 1.5
+METHODS = {  # name -> (call on a tensor, input array)
+    "size": (lambda t: t.size(), X),
+    "size1": (lambda t: t.size(1), X),
+    "size-1": (lambda t: t.size(-1), X),
+    "shape": (lambda t: t.shape, X),
+    "dim": (lambda t: t.dim(), X),
+    "ndimension": (lambda t: t.ndimension(), X),
+    "numel": (lambda t: t.numel(), X),
+    "item": (lambda t: t.sum().item(), X),
+    "tolist": (lambda t: t.tolist(), X[0]),
+    "float()": (lambda t: float(t[0, 0, 1]), X),
+    "int()": (lambda t: int(t[1, 2, 3]), X),
+    "bool()": (lambda t: bool(t[0, 0, 0]), X),
+    "index": (lambda t: [10, 20, 30][t.long()[1, 0, 0]], np.abs(X)),
+    "long": (lambda t: t.long(), X * 3),
+    "int": (lambda t: t.int(), X * 3),
+    "bool": (lambda t: t.bool(), X.round()),
+    "float": (lambda t: t.float(), X),
+    "double": (lambda t: t.float().double(), X),
+    "half": (lambda t: t.half(), X),
+    "type(long)": (lambda t: t.type(_lib(t).long), X),
+    "type()": (lambda t: t.type(), X),
+    "type(str)": (lambda t: t.type("torch.LongTensor"), X * 3),
+    "unsqueeze0": (lambda t: t.unsqueeze(0), X),
+    "unsqueeze-1": (lambda t: t.unsqueeze(-1), X),
+    "squeeze": (lambda t: t.unsqueeze(1).squeeze(), X),
+    "squeeze1": (lambda t: t.unsqueeze(1).squeeze(1), X),
+    "squeeze0-noop": (lambda t: t.squeeze(0), X),
+    "permute": (lambda t: t.permute(2, 0, 1), X),
+    "permute-tuple": (lambda t: t.permute((1, 2, 0)), X),
+    "contiguous": (lambda t: t.permute(2, 0, 1).contiguous(), X),
+    "t": (lambda t: t[0].t(), X),
+    "t-1d": (lambda t: t[0, 0].t(), X),
+    "view-1": (lambda t: t.view(-1, 4), X),
+    "view-size": (lambda t: t.view(t.size(0), -1), X),
+    "view_as": (lambda t: t.view_as(t.flatten().view(3, 2)), X[0, :2, :3]),
+    "clone": (lambda t: t.clone(), X),
+    "detach": (lambda t: t.detach(), X),
+    "mean(dim)": (lambda t: t.mean(1), X),
+    "argmax-axis": (lambda t: t.argmax(axis=1), X),
+    "sum-axis": (lambda t: _lib(t).sum(t, axis=-1), X),
+    "max-axis": (lambda t: t.max(axis=0)[1], X),
+    "mean-axis-keep": (lambda t: t.mean(axis=1, keepdim=True), X),
+    "mean(dim,keep)": (lambda t: t.mean(dim=-1, keepdim=True), X),
+    "sum-item": (lambda t: (t > 0).sum().item(), X),
+    "eq": (lambda t: t.eq(t[:, :1]), X.round()),
+    "ne": (lambda t: t.ne(t[:, :1]), X.round()),
+    "==": (lambda t: t == t[:, 0:1], X.round()),
+    "and-or-not": (lambda t: ((t > 0) & (t < 1)) | ~(t != 0), X.round()),
+    "any-all": (lambda t: [(t > 0).any().item(), (t > -9).all().item()], X),
+    "eq-scalar": (lambda t: t.long().eq(1).sum().item(), X * 2),
+    "lt-gt": (lambda t: t.lt(0.5) | t.gt(1), X),
+    "numpy": (lambda t: t.numpy(), X),
+    "softmax": (lambda t: t.softmax(dim=1), X),
+    "log_softmax": (lambda t: t.log_softmax(-1), X),
+    "cpu-numpy": (lambda t: t.detach().cpu().numpy(), X),
+    "format": (lambda t: f"{t.sum():.3f}", X),
+}
+
+
+def _lib(t):
+    return cv if isinstance(t, cv.Tensor) else __import__("torch")
+
+
+def _plain(v):
+    """Comparable plain values from our or torch's results."""
+    if hasattr(v, "detach") and hasattr(v, "numpy"):
+        arr = v.detach().numpy()
+        return ("tensor", str(arr.dtype), arr.shape, arr.tolist())
+    if isinstance(v, np.ndarray):
+        return ("tensor", str(v.dtype), v.shape, v.tolist())
+    if isinstance(v, tuple):
+        return tuple(v)
+    return (type(v).__name__, v)
+
+
+@pytest.mark.parametrize("name", list(METHODS))
+def test_tensor_methods_match_torch(torch, name):
+    fn, x = METHODS[name]
+    ours, theirs = fn(cv.tensor(x)), fn(torch.tensor(x))
+    po, pt = _plain(ours), _plain(theirs)
+    if po[0] == "tensor":
+        assert po[1:3] == pt[1:3], (po[1:3], pt[1:3])
+        np.testing.assert_allclose(np.array(po[3], dtype=np.float64),
+                                   np.array(pt[3], dtype=np.float64), rtol=1e-12)
+    else:
+        assert po == pt
+
+
+def test_size_is_a_tuple_with_numel(torch):
+    s, ts = cv.ones(2, 3, 4).size(), torch.ones(2, 3, 4).size()
+    assert isinstance(s, tuple) and s == tuple(ts) and s.numel() == ts.numel()
+    assert s[1:] == (3, 4) and isinstance(s[1:], cv.Size) and str(s) == "(2, 3, 4)"
+    assert repr(s) == "convolve.Size([2, 3, 4])"
+    assert cv.zeros(s).shape == s
+
+
+CONVERSION_ERRORS = [  # (call, PyTorch's error type)
+    (float, ValueError), (int, ValueError), (bool, RuntimeError),
+    (lambda t: t.item(), RuntimeError), (lambda t: t.__index__(), TypeError),
+]
+
+
+@pytest.mark.parametrize(("call", "error"), CONVERSION_ERRORS)
+def test_converting_several_elements_to_a_number_fails_like_torch(torch, call, error):
+    with pytest.raises(error):
+        call(torch.ones(2))
+    with pytest.raises(error, match=r"shape \(2,\)"):
+        call(cv.ones(2))
+
+
+def test_index_of_a_float_tensor_fails_like_torch(torch):
+    with pytest.raises(TypeError):
+        [1, 2][torch.tensor(1.0)]
+    with pytest.raises(TypeError, match="only one-element integer tensors"):
+        [1, 2][cv.tensor(1.0)]
+
+
+def test_detach_shares_and_clone_copies_like_torch(torch):
+    for lib in (cv, torch):
+        x = lib.tensor([1.0, 2.0], requires_grad=True)
+        d, c = x.detach(), x.clone()
+        assert not d.requires_grad and c.requires_grad
+        d[0] = 5.0
+        assert x[0].item() == 5.0 and c[0].item() == 1.0
+
+
+def test_writes_in_place_follow_torch(torch):
+    for lib in (cv, torch):
+        x = lib.zeros(3)
+        x[1] = 2.0
+        x[lib.tensor([0, 2])] = lib.tensor([1.0, 3.0])
+        assert x.tolist() == [1.0, 2.0, 3.0]
+        w = lib.ones(2, requires_grad=True)
+        with pytest.raises(RuntimeError):
+            w[0] = 3.0
+        with lib.no_grad():
+            w[0] = 3.0
+            w.fill_(4.0)
+        assert w.tolist() == [4.0, 4.0]
+
+
+def test_clone_and_view_as_pass_gradients(torch):
+    x, tx = _pair(torch, X, requires_grad=True)
+    (x.clone().view_as(cv.ones(6, 4)) * 3).sum().backward()
+    (tx.clone().view_as(torch.ones(6, 4)) * 3).sum().backward()
+    np.testing.assert_array_equal(x.grad, tx.grad.numpy())
+
+
+@pytest.mark.parametrize(("call", "error"), [
+    (lambda t: t.unsqueeze(4), IndexError), (lambda t: t.squeeze(3), IndexError),
+    (lambda t: t.size(3), IndexError), (lambda t: t.t(), ValueError),
+])
+def test_bad_dims_fail_like_torch(torch, call, error):
+    with pytest.raises(RuntimeError if error is ValueError else error):
+        call(torch.tensor(X))
+    with pytest.raises(error, match=r"out of range|rank <= 2"):
+        call(cv.tensor(X))
+
+
+# ---------------------------------------------------------------- nn.Flatten's dims
+@pytest.mark.parametrize("dims", [(1, -1), (0, 1), (2, 3), (-3, -2), (0, 0), (1, 3)])
+def test_flatten_dims_against_torch(torch, dims):
+    x = np.zeros((2, 3, 4, 5))
+    theirs = torch.nn.Flatten(*dims)(torch.tensor(x))
+    assert cv.nn.Flatten(*dims)(cv.tensor(x)).shape == tuple(theirs.shape)
+    assert cv.flatten(cv.tensor(x), *dims).shape == tuple(torch.flatten(torch.tensor(x), *dims).shape)
+
+
+def test_flatten_start_after_end_is_refused(torch):
+    with pytest.raises(RuntimeError, match="start_dim cannot come after end_dim"):
+        torch.flatten(torch.zeros(2, 3, 4), 2, 1)
+    with pytest.raises(ValueError, match=r"flatten: start_dim=2 comes after end_dim=1"):
+        cv.flatten(cv.zeros(2, 3, 4), 2, 1)
+
+
+@pytest.mark.parametrize("dims", [(2, -1), (0, 5), (-3, -1), (1, 3)])
+def test_flatten_dims_outside_the_rank_fail_naming_them(torch, dims):
+    x = np.zeros((4, 3))
+    with pytest.raises(IndexError):
+        torch.nn.Flatten(*dims)(torch.tensor(x))
+    with pytest.raises(IndexError, match=r"Flatten: (start|end)_dim=-?\d is out of range "
+                                         r"\[-2, 1\] for an input of shape \(4, 3\)"):
+        cv.nn.Flatten(*dims)(cv.tensor(x))
+
+
+# ---------------------------------------------------------------- names not provided
+@pytest.mark.parametrize("name", ["jit", "compile", "hub", "LongTensor", "set_default_dtype"])
+def test_torch_names_not_provided_say_what_to_use(name):
+    with pytest.raises(AttributeError, match=rf"convolve.{name}: not provided \(.*(use|export|"
+                                             r"build|eagerly|pass)"):
+        getattr(cv, name)
+    with pytest.raises(AttributeError, match="has no attribute 'no_such_thing'"):
+        cv.no_such_thing  # noqa: B018

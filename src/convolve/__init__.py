@@ -16,7 +16,8 @@ from . import utils  # noqa: F401 - convolve.utils.data: torch.utils.data's name
 from .serialization import load, save  # noqa: F401 - torch.save/torch.load, no pickle
 from .creation import (  # noqa: F401 - PyTorch's constructors and top-level functions
     arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like, is_tensor, linspace,
-    numel, ones, ones_like, rand, rand_like, randint, randn, randn_like, where, zeros, zeros_like,
+    numel, ones, ones_like, rand, rand_like, randint, randn, randn_like, randperm, where, zeros,
+    zeros_like,
 )
 from .functional import (  # noqa: F401 - torch.<op> forms of the differentiable ops
     abs, amax, amin, argmax, argmin, cat, clamp, clip, clone, exp, flatten, log, log_softmax,

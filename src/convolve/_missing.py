@@ -25,6 +25,8 @@ _ALTERNATIVES = {
     "IntTensor": "use convolve.tensor(data, dtype=convolve.int32)",
     "BoolTensor": "use convolve.tensor(data, dtype=convolve.bool)",
     "ByteTensor": "use convolve.tensor(data, dtype=convolve.uint8)",
+    "set_num_threads": "BLAS threads are set by convolve.threads.blas_threads(n) (a context "
+                       "manager) or the OMP_NUM_THREADS environment variable",
     "bfloat16": "bfloat16 is not provided (NumPy has no such dtype); use float32",
 }
 

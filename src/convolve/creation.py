@@ -1,5 +1,5 @@
 """Tensor constructors with PyTorch's names, call forms and dtype rules: zeros, ones, full,
-empty, eye, rand, randn, randint, arange, linspace, the ``*_like`` forms, from_numpy,
+empty, eye, rand, randn, randint, randperm, arange, linspace, the ``*_like`` forms, from_numpy,
 as_tensor; and ``where``. Random values come from convolve's generator
 (``convolve.manual_seed``), so they differ from PyTorch's for the same seed."""
 
@@ -17,6 +17,10 @@ from .random import get_rng
 from .tensor import Tensor, _wrap
 
 
+class ArgumentError(ValueError, RuntimeError):
+    """A bad bound or step (a ValueError, and a RuntimeError as PyTorch raises)."""
+
+
 def _size(op: str, size) -> tuple:
     """A size given as ints (``zeros(2, 3)``) or one sequence (``zeros((2, 3))``)."""
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
@@ -27,7 +31,7 @@ def _size(op: str, size) -> tuple:
         raise TypeError(f"{op}: size must be ints or one tuple of ints, received {size!r}") \
             from None
     if any(s < 0 for s in out):
-        raise ValueError(f"{op}: size entries must be >= 0, received {out}")
+        raise ArgumentError(f"{op}: size entries must be >= 0, received {out}")
     return out
 
 
@@ -112,9 +116,18 @@ def randint(*args, size=None, dtype=None, device=None, requires_grad=False, gene
                         f"received {len(args)} bounds and size={size!r}")
     low, high = (0, args[0]) if len(args) == 1 else args
     if not high > low:
-        raise ValueError(f"randint: expected low < high, received low={low}, high={high}")
+        raise ArgumentError(f"randint: expected low < high, received low={low}, high={high}")
     arr = get_rng().integers(low, high, _size("randint", (size,)))
     return _finish("randint", arr.astype(_dt(dtype, dtypes.int64)), requires_grad, device)
+
+
+def randperm(n, *, dtype=None, device=None, requires_grad=False, generator=None):
+    """A random permutation of 0..n-1 (int64)."""
+    n = operator.index(n)
+    if n < 0:
+        raise ArgumentError(f"randperm: n must be >= 0, received {n}")
+    arr = get_rng().permutation(n).astype(_dt(dtype, dtypes.int64))
+    return _finish("randperm", arr, requires_grad, device)
 
 
 def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=False):
@@ -123,7 +136,7 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=Fa
         start, end = 0, start
     bounds = [b.item() if isinstance(b, Tensor) else b for b in (start, end, step)]
     if bounds[2] == 0 or not (bounds[1] - bounds[0]) * bounds[2] >= 0:
-        raise ValueError(f"arange: step={step} must be non-zero and go from start={start} "
+        raise ArgumentError(f"arange: step={step} must be non-zero and go from start={start} "
                          f"towards end={end}")
     ints = all(isinstance(b, (int, np.integer)) for b in bounds)
     dt = _dt(dtype, dtypes.int64 if ints else dtypes.DEFAULT_FLOAT)
@@ -139,7 +152,7 @@ def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False)
         raise ValueError(f"linspace: steps must be >= 0, received {steps}")
     step = (end - start) / (steps - 1) if steps > 1 else 0.0
     i = np.arange(steps)
-    arr = np.where(i < steps // 2, start + step * i, end - step * (steps - 1 - i))
+    arr = np.where((i < steps // 2) | (steps == 1), start + step * i, end - step * (steps - 1 - i))
     return _finish("linspace", arr.astype(_dt(dtype)), requires_grad, device)
 
 

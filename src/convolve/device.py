@@ -28,7 +28,8 @@ def _parse(spec: str):
 
 
 class device:  # PyTorch's name
-    """A device name: ``device("cpu")``, ``device("cuda:0")``, ``device("cuda", 0)``.
+    """A device name: ``device("cpu")``, ``device("cuda:0")``, ``device("cuda", 0)``; a bare
+    index (``device(0)``) fails, as in PyTorch on a machine without an accelerator.
 
     Equality, hashing, ``str`` and ``repr`` are PyTorch's (``device(type='cpu')``; a device
     is not equal to a string, as in PyTorch: compare ``d.type == "cpu"``).
@@ -39,8 +40,9 @@ class device:  # PyTorch's name
     def __init__(self, type, index=None):  # PyTorch's argument name
         if isinstance(type, device):
             type, index = type.type, type.index if index is None else index
-        elif isinstance(type, int) and not isinstance(type, bool):
-            type, index = "cuda", type  # device(0) is cuda:0 in PyTorch
+        elif isinstance(type, int) and not isinstance(type, bool):  # as PyTorch without one
+            raise DeviceError(f"device: an index alone ({type}) names an accelerator device, "
+                              f"and none is available; use device('cpu')")
         elif not isinstance(type, str):
             raise TypeError(f"device: expected a string such as 'cpu', received {type!r}")
         else:
@@ -82,7 +84,7 @@ def check(spec, op: str) -> device:
 
 
 def _is_device(x) -> bool:
-    return isinstance(x, (str, device)) or (isinstance(x, int) and not isinstance(x, bool))
+    return isinstance(x, (str, device, int)) and not isinstance(x, bool)
 
 
 def parse_to(op: str, args: tuple, kwargs: dict):

@@ -20,6 +20,11 @@ def _set_enabled(mode: bool) -> None:
 class _GradMode:
     mode = True
 
+    def __new__(cls, *args, **kwargs):
+        if cls is not set_grad_enabled and len(args) == 1 and callable(args[0]):
+            return cls()(args[0])  # used bare as a decorator: @no_grad
+        return super().__new__(cls)
+
     def __enter__(self):
         self._prev = is_grad_enabled()
         _set_enabled(self.mode)
@@ -54,19 +59,13 @@ class enable_grad(_GradMode):
 
 
 class inference_mode(_GradMode):
-    """``no_grad`` under PyTorch's name (``inference_mode(False)`` changes nothing)."""
+    """``no_grad`` under PyTorch's name; ``inference_mode(False)`` records, as PyTorch's does."""
 
     def __init__(self, mode: bool = True):
-        self._active = bool(mode)
-
-    def __enter__(self):
-        self._prev = is_grad_enabled()
-        if self._active:
-            _set_enabled(False)
-        return self
+        self.mode = not mode
 
     def _fresh(self):
-        return inference_mode(self._active)
+        return inference_mode(not self.mode)
 
 
 class set_grad_enabled(_GradMode):

@@ -225,20 +225,20 @@ class Tensor(TensorMethods):
         return self._cmp(other, np.equal)
 
     # ------------------------------------------------------------ reductions
-    def sum(self, dim=None, keepdim: bool = False):
-        return _R.sum(self, dim, keepdim)
+    def sum(self, dim=None, keepdim: bool = False, *, axis=None):
+        return _R.sum(self, dim, keepdim, axis=axis)
 
-    def mean(self, dim=None, keepdim: bool = False):
-        return _R.mean(self, dim, keepdim)
+    def mean(self, dim=None, keepdim: bool = False, *, axis=None):
+        return _R.mean(self, dim, keepdim, axis=axis)
 
-    def max(self, dim=None, keepdim: bool = False):
-        return _R.max(self, dim, keepdim)
+    def max(self, dim=None, keepdim: bool = False, *, axis=None):
+        return _R.max(self, dim, keepdim, axis=axis)
 
-    def min(self, dim=None, keepdim: bool = False):
-        return _R.min(self, dim, keepdim)
+    def min(self, dim=None, keepdim: bool = False, *, axis=None):
+        return _R.min(self, dim, keepdim, axis=axis)
 
-    def argmax(self, dim=None, keepdim: bool = False):
-        return _R.argmax(self, dim, keepdim)
+    def argmax(self, dim=None, keepdim: bool = False, *, axis=None):
+        return _R.argmax(self, dim, keepdim, axis=axis)
 
     # ----------------------------------------------------------------- shape
     def reshape(self, *shape):
@@ -293,12 +293,17 @@ def _wrap(arr) -> Tensor:
     return t
 
 
-def tensor(data, requires_grad: bool = False, dtype=None) -> Tensor:
+def tensor(data, requires_grad: bool = False, dtype=None, *, device=None,
+           pin_memory: bool = False) -> Tensor:
     """Make a Tensor from array-like ``data`` (copied).
 
     NumPy arrays keep their dtype; Python floats become float32, ints int64 and bools
-    bool, as in PyTorch; ``dtype`` overrides both.
+    bool, as in PyTorch; ``dtype`` overrides both. ``device`` must be the CPU.
     """
+    if device is not None:
+        from .device import check
+
+        check(device, "tensor")
     return Tensor(data, requires_grad=requires_grad, dtype=dtype)
 
 

@@ -47,6 +47,12 @@ _TYPE_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "
 _TYPE_DTYPES = {f"torch.{v}": k for k, v in _TYPE_NAMES.items()}
 
 
+def _wrap(arr):
+    from .tensor import _wrap as wrap
+
+    return wrap(arr)
+
+
 def _ops(name):
     return importlib.import_module(f".functional.{name}", __package__)
 
@@ -190,14 +196,14 @@ class TensorMethods:
     def ge(self, other):
         return self.__ge__(other)
 
-    def argmin(self, dim=None, keepdim: bool = False):
-        return _ops("reduce").argmin(self, dim, keepdim)
+    def argmin(self, dim=None, keepdim: bool = False, *, axis=None):
+        return _ops("reduce").argmin(self, dim, keepdim, axis=axis)
 
-    def amax(self, dim=None, keepdim: bool = False):
-        return _ops("reduce").amax(self, dim, keepdim)
+    def amax(self, dim=None, keepdim: bool = False, *, axis=None):
+        return _ops("reduce").amax(self, dim, keepdim, axis=axis)
 
-    def amin(self, dim=None, keepdim: bool = False):
-        return _ops("reduce").amin(self, dim, keepdim)
+    def amin(self, dim=None, keepdim: bool = False, *, axis=None):
+        return _ops("reduce").amin(self, dim, keepdim, axis=axis)
 
     def softmax(self, dim):
         return _ops("loss").softmax(self, dim)
@@ -205,9 +211,53 @@ class TensorMethods:
     def log_softmax(self, dim):
         return _ops("loss").log_softmax(self, dim)
 
+    # ------------------------------------------------ logical (bool / int)
+    def _bitwise(self, other, fn):
+        o = other.data if isinstance(other, TensorMethods) else other
+        return _wrap(fn(self.data, o))
+
+    def __and__(self, other):
+        return self._bitwise(other, np.bitwise_and)
+
+    def __or__(self, other):
+        return self._bitwise(other, np.bitwise_or)
+
+    def __xor__(self, other):
+        return self._bitwise(other, np.bitwise_xor)
+
+    __rand__, __ror__, __rxor__ = __and__, __or__, __xor__
+
+    def __invert__(self):
+        return _wrap(np.invert(self.data))
+
+    def logical_not(self):
+        return _wrap(np.logical_not(self.data))
+
+    def any(self):
+        return _wrap(np.any(self.data))
+
+    def all(self):
+        return _wrap(np.all(self.data))
+
     # ---------------------------------------------------------- in place
+    def _check_in_place(self, op: str):
+        from .grad_mode import is_grad_enabled
+
+        if self.requires_grad and (self._ctx is not None or is_grad_enabled()):
+            raise RuntimeError(f"{op}: cannot write in place into a tensor that requires grad "
+                               f"(wrap the write in convolve.no_grad() for a leaf, or build a "
+                               f"new tensor, e.g. with convolve.where)")
+
+    def __setitem__(self, index, value):
+        self._check_in_place("__setitem__")
+        from .functional.shape import _unwrap_index
+
+        self.data[_unwrap_index(index)] = value.data if isinstance(value, TensorMethods) \
+            else value
+
     def fill_(self, value):
-        self.data[...] = value
+        self._check_in_place("fill_")
+        self.data[...] = value.data if isinstance(value, TensorMethods) else value
         return self
 
     def zero_(self):

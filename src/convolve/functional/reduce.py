@@ -88,31 +88,54 @@ class Min(_Extremum):
     reduce = staticmethod(np.min)
 
 
+def _dim_alias(dim, axis):
+    """PyTorch accepts NumPy's ``axis=`` for ``dim=`` in reductions."""
+    if axis is None:
+        return dim
+    if dim is not None:
+        raise TypeError(f"reduction: give dim or axis, not both (received dim={dim!r}, "
+                        f"axis={axis!r})")
+    return axis
+
+
+def _tensor(x):
+    """Tensors pass; arrays and numbers (e.g. ``out.data``, an ndarray) are wrapped."""
+    from ..tensor import Tensor, _wrap
+
+    return x if isinstance(x, Tensor) else _wrap(np.asarray(x))
+
+
 def _reduce(fn, op, x, dim, keepdim):
+    x = _tensor(x)
     axes = _axes(dim, x.ndim, op)
     if x.data.size == 0 and fn in (Max, Min):
         raise ValueError(f"{op}: cannot reduce an empty tensor of shape {tuple(x.shape)}")
     return fn.apply(x, axes=axes, keepdim=keepdim)
 
 
-def sum(x, dim=None, keepdim: bool = False):
+def sum(x, dim=None, keepdim: bool = False, *, axis=None):
+    dim = _dim_alias(dim, axis)
     return _reduce(Sum, "sum", x, dim, keepdim)
 
 
-def mean(x, dim=None, keepdim: bool = False):
+def mean(x, dim=None, keepdim: bool = False, *, axis=None):
+    dim = _dim_alias(dim, axis)
+    x = _tensor(x)
     if x.data.dtype.kind not in "fc":
         raise DtypeError(f"mean: input dtype must be floating, received {x.data.dtype} "
                          f"(call .float() first, as in PyTorch)")
     return _reduce(Mean, "mean", x, dim, keepdim)
 
 
-def amax(x, dim=None, keepdim: bool = False):
+def amax(x, dim=None, keepdim: bool = False, *, axis=None):
     """Largest value over ``dim`` (an int, a tuple or None); ties share the gradient evenly."""
+    dim = _dim_alias(dim, axis)
     return _reduce(Max, "amax", x, dim, keepdim)
 
 
-def amin(x, dim=None, keepdim: bool = False):
+def amin(x, dim=None, keepdim: bool = False, *, axis=None):
     """Smallest value over ``dim`` (an int, a tuple or None); ties share the gradient evenly."""
+    dim = _dim_alias(dim, axis)
     return _reduce(Min, "amin", x, dim, keepdim)
 
 
@@ -144,6 +167,7 @@ def _extremum(op, all_fn, pick, result, x, dim, keepdim, other_fn):
 
     if isinstance(dim, Tensor):  # max(a, b): elementwise, as torch.max(input, other)
         return other_fn(x, dim)
+    x = _tensor(x)
     if dim is None:
         return _reduce(all_fn, op, x, None, False)
     if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
@@ -159,26 +183,28 @@ def _extremum(op, all_fn, pick, result, x, dim, keepdim, other_fn):
     return result(values, _wrap(idx if keepdim else np.squeeze(idx, axis)))
 
 
-def max(x, dim=None, keepdim: bool = False):
+def max(x, dim=None, keepdim: bool = False, *, axis=None):
     """torch.max: the largest element; over an int ``dim``, the named tuple (values, indices);
     with a tensor as second argument, the elementwise maximum."""
     from .elementwise import maximum
 
+    dim = _dim_alias(dim, axis)
     return _extremum("max", Max, np.argmax, max_result, x, dim, keepdim, maximum)
 
 
-def min(x, dim=None, keepdim: bool = False):
+def min(x, dim=None, keepdim: bool = False, *, axis=None):
     """torch.min: the smallest element; over an int ``dim``, the named tuple (values, indices);
     with a tensor as second argument, the elementwise minimum."""
     from .elementwise import minimum
 
+    dim = _dim_alias(dim, axis)
     return _extremum("min", Min, np.argmin, min_result, x, dim, keepdim, minimum)
 
 
 def _arg(op, pick, x, dim, keepdim):
     from ..tensor import _wrap
 
-    data = x.data
+    data = _tensor(x).data
     if dim is None:
         out = pick(data.reshape(-1))
         return _wrap(np.full((1,) * data.ndim if keepdim else (), out, dtype=np.int64))
@@ -186,11 +212,13 @@ def _arg(op, pick, x, dim, keepdim):
     return _wrap(pick(data, axis=axis, keepdims=bool(keepdim)).astype(np.int64))
 
 
-def argmax(x, dim=None, keepdim: bool = False):
+def argmax(x, dim=None, keepdim: bool = False, *, axis=None):
     """Index of the first largest element (over all elements, flattened, or over ``dim``)."""
+    dim = _dim_alias(dim, axis)
     return _arg("argmax", np.argmax, x, dim, keepdim)
 
 
-def argmin(x, dim=None, keepdim: bool = False):
+def argmin(x, dim=None, keepdim: bool = False, *, axis=None):
     """Index of the first smallest element (over all elements, flattened, or over ``dim``)."""
+    dim = _dim_alias(dim, axis)
     return _arg("argmin", np.argmin, x, dim, keepdim)
