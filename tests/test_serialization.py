@@ -125,9 +125,10 @@ def test_save_and_load_argument_errors(tmp_path):
     with pytest.raises(TypeError, match="pickle_module"):
         convolve.save({}, tmp_path / "x.pt", pickle_module=object())
     convolve.save({"a": 1}, tmp_path / "x.pt")
-    for ok in (None, "cpu", "cpu:0", b"cpu", {"cuda:0": "cpu"}, lambda storage, loc: storage):
+    for ok in (None, "cpu", "cpu:0", b"cpu", {"cuda:0": "cpu"}, lambda storage, loc: storage,
+               convolve.device("cpu")):
         assert convolve.load(tmp_path / "x.pt", map_location=ok) == {"a": 1}
-    for bad in ("cuda", "cuda:1", {"cpu": "cuda:0"}):
+    for bad in ("cuda", "cuda:1", {"cpu": "cuda:0"}, convolve.device("cuda", 0), "mps"):
         with pytest.raises(ValueError, match="map_location=.*CPU"):
             convolve.load(tmp_path / "x.pt", map_location=bad)
     with pytest.raises(TypeError, match="weights_only"):
@@ -171,3 +172,28 @@ def test_deep_nesting_is_refused_on_save():
         obj = [obj]
     with pytest.raises(ValueError, match="deeper than 100"):
         convolve.save(obj, io.BytesIO())
+
+
+def test_saved_state_dict_is_a_plain_safetensors_state_dict_for_torch(torch, tmp_path):
+    """Arrays are named by their key path, so PyTorch reads a convolve.save'd state dict
+    with safetensors alone and gets the same outputs."""
+    from safetensors.torch import load_file
+
+    from convolve.interop import to_torch
+
+    convolve.manual_seed(0)
+    model = _model().eval()
+    convolve.save(model.state_dict(), tmp_path / "model.safetensors")
+    convolve.manual_seed(1)
+    twin = to_torch(_model()).eval()  # same layers, other weights
+    twin.load_state_dict(load_file(tmp_path / "model.safetensors"))
+    x = np.random.default_rng(0).standard_normal((2, 1, 6, 6)).astype(np.float32)
+    with torch.no_grad():
+        np.testing.assert_allclose(twin(torch.from_numpy(x)).numpy(),
+                                   model(convolve.Tensor(x)).data, rtol=1e-5, atol=1e-6)
+    names = sorted(st.load_file(tmp_path / "model.safetensors"))
+    assert names == sorted(model.state_dict())
+    blob = io.BytesIO()
+    convolve.save({"opt": {"state": {0: {"m": np.ones(2)}}}, "t0": np.zeros(1),
+                   "__metadata__": np.ones(1), "x": [np.ones(1)]}, blob)
+    assert sorted(st.load(blob.getvalue())) == ["opt.state.0.m", "t0", "t2", "x.0"]

@@ -33,7 +33,7 @@ def _same(ours, theirs, torch, path="obj"):
         for k in theirs:
             _same(ours[k], theirs[k], torch, f"{path}[{k!r}]")
     elif isinstance(theirs, (list, tuple)):
-        kind = tuple if isinstance(theirs, torch.Size) else type(theirs)  # Size -> tuple
+        kind = convolve.Size if isinstance(theirs, torch.Size) else type(theirs)
         assert type(ours) is kind and len(ours) == len(theirs), path
         for i, (a, b) in enumerate(zip(ours, theirs)):
             _same(a, b, torch, f"{path}[{i}]")
@@ -61,7 +61,9 @@ def _trained(torch):
 def test_checkpoint_saved_by_torch_loads_equal(torch, tmp_path, mode):
     net, opt = _trained(torch)
     base = torch.arange(24.0).reshape(4, 6)
+    sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=[3, 5, 5])  # a Counter
     ckpt = {"net": net.state_dict(), "optimizer": opt.state_dict(), "acc": 87.5, "epoch": 7,
+            "scheduler": sched.state_dict(),
             "best": None, "tag": "run-1", "flags": [True, False],
             "transposed": base.t(), "strided": base[::2, 1::3], "row": base[1],
             "same": base, "same_again": base,
@@ -152,6 +154,7 @@ def test_other_globals_and_builds_are_refused(tmp_path):
             return self.fn, self.args
 
     for obj, name in [(Reduce(eval, ("1",)), "(builtins|__builtin__).eval"),
+                      (Reduce(print, ("x",)), "(builtins|__builtin__).print"),
                       (np.float64(1.0), "numpy"), (Reduce(OrderedDict, ([("a", 1)],)), None)]:
         _zip_archive(tmp_path / "g.pt", pickle.dumps({"x": obj}, protocol=2))
         if name is None:  # OrderedDict from pairs is allowed
@@ -293,3 +296,9 @@ def test_mutated_pickles_only_ever_raise_unsafe_file_error(torch, tmp_path):
             assert "\n" not in str(err)
             outcomes["refused"] += 1
     assert outcomes["refused"] > 0
+
+
+def test_unsupported_tensor_dtypes_are_named(torch, tmp_path):
+    torch.save({"z": torch.ones(2, dtype=torch.complex64)}, tmp_path / "c.pt")
+    with pytest.raises(UnsafeFileError, match="storage type torch.ComplexFloatStorage"):
+        convolve.load(tmp_path / "c.pt")

@@ -69,6 +69,10 @@ def test_default_collate_of_convolve_tensors_and_errors():
         D.default_collate([np.array(["a"]), np.array(["b"])])
     with pytest.raises(RuntimeError, match="equal size"):
         D.default_collate([[1, 2], [3]])
+    with pytest.raises(ValueError, match=r"equal size, but got \[2\] at entry 0 and \[3\] at entry 1"):
+        D.default_collate([np.zeros(2), np.zeros(3)])
+    with pytest.raises(ValueError, match="equal size"):
+        D.default_collate([convolve.tensor([1.0]), convolve.tensor([1.0, 2.0])])
     with pytest.raises(ValueError, match="non-empty"):
         D.default_collate([])
 

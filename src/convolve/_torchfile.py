@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import zipfile
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 
 import numpy as np
 
@@ -111,11 +111,19 @@ def _ordered_dict(*args):
     return OrderedDict(*args)
 
 
+def _counter(counts=None):
+    """collections.Counter (MultiStepLR's milestones) from a dict of counts."""
+    if counts is not None and not isinstance(counts, dict):
+        raise UnsafeFileError("Counter: expected a dict of counts")
+    return Counter(counts or {})
+
+
 def _size(dims=()):
     if not isinstance(dims, (tuple, list)) or not all(
             isinstance(d, int) and not isinstance(d, bool) for d in dims):
         raise UnsafeFileError("torch.Size: expected a tuple of ints")
-    return tuple(dims)
+    from .tensor_methods import Size
+    return Size(dims)
 
 
 def _set(items=()):
@@ -139,7 +147,7 @@ def _rules(where: str):
         "torch._utils._rebuild_tensor": _make_rebuild(where),
         "torch._utils._rebuild_parameter": _make_parameter(where),
         "torch._utils._rebuild_parameter_with_state": _make_parameter(where),
-        "collections.OrderedDict": _ordered_dict,
+        "collections.OrderedDict": _ordered_dict, "collections.Counter": _counter,
         "torch.Size": _size, "builtins.set": _set, "__builtin__.set": _set,
         "_codecs.encode": _bytes,
     }
@@ -148,6 +156,9 @@ def _rules(where: str):
         if module == "torch" and name in _STORAGE_DTYPES:
             return StorageType(name)
         full = f"{module}.{name}"
+        if module == "torch" and name.endswith("Storage"):
+            raise UnsafeFileError(f"{where}: tensors of storage type {full} are not supported; "
+                                  f"convolve reads {', '.join(sorted(_STORAGE_DTYPES))}")
         if full in allowed:
             return Allowed(full, allowed[full])
         raise UnsafeFileError(

@@ -2,9 +2,9 @@
 training scripts save (state dicts, optimizer states, checkpoint dicts of tensors, numbers,
 strings, None and bools, nested in dicts, lists and tuples), in a format that cannot run code.
 
-``save`` writes one safetensors file: every tensor or array is a safetensors tensor, and the
-structure around them is a JSON skeleton in the file's metadata (bounded in size and depth
-when read back). ``load`` tells formats apart by their first bytes: convolve's files and any
+``save`` writes one safetensors file: every tensor or array is a safetensors tensor named by
+its key path (a saved state dict is a plain safetensors state dict), and the structure around
+them is a JSON skeleton in the file's metadata (bounded in size and depth when read back). ``load`` tells formats apart by their first bytes: convolve's files and any
 safetensors file, and PyTorch's own ``.pt``/``.pth`` files (zip or legacy), which are read by
 a pickle interpreter of our own that only rebuilds tensors (see ``convolve._torchfile``).
 """
@@ -35,49 +35,58 @@ _SAVE_HINT = ("convolve.save stores tensors, arrays, numbers, strings, None, boo
 
 # ------------------------------------------------------------------------------- saving
 class _Encoder:
-    """Turns an object into a JSON skeleton, collecting its arrays (shared ones once)."""
+    """Turns an object into a JSON skeleton, collecting its arrays (shared ones once).
+
+    Arrays are named by their path of keys (``conv1.weight``, ``optimizer.state.0.exp_avg``),
+    so a saved state dict is an ordinary safetensors state dict that other tools can read;
+    a clashing or empty path falls back to ``t<n>``.
+    """
 
     def __init__(self):
         self.arrays: dict = {}
         self.keys: dict = {}  # id(array or tensor) -> key
         self.alive: list = []  # keep encoded objects alive so ids stay unique
 
-    def array(self, value, data: np.ndarray, where: str) -> str:
+    def array(self, value, data: np.ndarray, where: str, name: str) -> str:
         if id(value) in self.keys:
             return self.keys[id(value)]
         if data.dtype.kind not in "biuf":
             raise TypeError(f"save: cannot store an array of dtype {data.dtype} at {where}; "
                             f"{_SAVE_HINT}")
-        key = f"t{len(self.arrays)}"
+        key, n = name, len(self.arrays)
+        while not key or key in self.arrays or key == "__metadata__":
+            key, n = f"t{n}", n + 1
         self.arrays[key] = np.ascontiguousarray(data, dtype=data.dtype.newbyteorder("=")) \
             .reshape(data.shape)
         self.keys[id(value)] = key
         self.alive.append(value)
         return key
 
-    def encode(self, value, where: str, depth: int = 0):
+    def encode(self, value, where: str, depth: int = 0, name: str = ""):
         if depth > MAX_DEPTH:
             raise ValueError(f"save: {where} is nested deeper than {MAX_DEPTH} levels")
         if value is None or isinstance(value, (bool, int, float, str)):
             return value
         if isinstance(value, Tensor):
             from .nn.module import Parameter
-            node = {"T": self.array(value, value.data, where)}
+            node = {"T": self.array(value, value.data, where, name)}
             if value.requires_grad:
                 node["g"] = 1
             if isinstance(value, Parameter):
                 node["p"] = 1
             return node
         if isinstance(value, np.ndarray):
-            return {"A": self.array(value, value, where)}
+            return {"A": self.array(value, value, where, name)}
         if isinstance(value, np.generic) and value.dtype.kind in "biuf":
-            return {"S": self.array(value, np.asarray(value), where)}
+            return {"S": self.array(value, np.asarray(value), where, name)}
+        child = lambda k: f"{name}.{k}" if name else str(k)
         if isinstance(value, dict):
-            items = [[self.key(k, where), self.encode(v, f"{where}[{k!r}]", depth + 1)]
+            items = [[self.key(k, where), self.encode(v, f"{where}[{k!r}]", depth + 1, child(k))]
                      for k, v in value.items()]
             return {"D": items, "O": 1} if isinstance(value, OrderedDict) else {"D": items}
         if isinstance(value, (list, tuple)):
-            items = [self.encode(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(value)]
+            items = [self.encode(v, f"{where}[{i}]", depth + 1, child(i))
+                     for i, v in enumerate(value)]
             return {"U": items} if isinstance(value, tuple) else {"L": items}
         raise TypeError(f"save: cannot store a value of type {type(value).__name__} at "
                         f"{where}; {_SAVE_HINT}")

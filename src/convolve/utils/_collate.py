@@ -25,7 +25,17 @@ def as_tensor(array) -> Tensor:
     return Tensor(array, dtype=array.dtype)
 
 
+def _check_shapes(batch: list) -> None:
+    first = tuple(batch[0].shape)
+    for i, b in enumerate(batch):
+        if tuple(np.shape(b)) != first:
+            raise ValueError(f"default_collate: stack expects each tensor to be equal size, "
+                             f"but got {list(first)} at entry 0 and {list(np.shape(b))} at "
+                             f"entry {i}")
+
+
 def _stack_tensors(batch: list) -> Tensor:
+    _check_shapes(batch)
     if any(t.requires_grad for t in batch):
         from ..functional.shape import stack
         return stack(batch, 0)
@@ -35,10 +45,7 @@ def _stack_tensors(batch: list) -> Tensor:
 def _stack_arrays(batch: list) -> Tensor:
     if batch[0].dtype.kind in "SUaO":
         raise TypeError(_ERR.format(batch[0].dtype))
-    shapes = {np.shape(b) for b in batch}
-    if len(shapes) > 1:
-        raise ValueError(f"default_collate: stack expects each array to be equal size, "
-                         f"received shapes {sorted(shapes)}")
+    _check_shapes(batch)
     return as_tensor(np.stack(batch))
 
 
