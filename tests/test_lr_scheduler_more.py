@@ -262,3 +262,22 @@ def test_load_torch_scheduler_state_dict(torch, name):
     opt.load_state_dict({"state": {}, "param_groups": topt.state_dict()["param_groups"]})
     sched.load_state_dict(tsched.state_dict())
     assert_same_sequence(sched, tsched, opt, topt, 20)
+
+
+@pytest.mark.parametrize(("name", "kwargs"), [
+    ("StepLR", {"step_size": 3, "gamma": 0.5}), ("ExponentialLR", {"gamma": 0.9}),
+    ("MultiStepLR", {"milestones": [2, 5, 5]}), ("CosineAnnealingLR", {"T_max": 7}),
+    ("LinearLR", {"total_iters": 6}), ("ConstantLR", {"total_iters": 4}),
+])
+def test_deprecated_step_with_epoch_matches_torch(torch, name, kwargs):
+    opt, topt = make_optimizers(torch)
+    sched = getattr(lr_scheduler, name)(opt, **kwargs)
+    tsched = getattr(torch.optim.lr_scheduler, name)(topt, **kwargs)
+    for epoch in (3, 1, 8, 5, 5, 12, 0):
+        topt.step()
+        with pytest.warns(UserWarning, match="deprecated"):
+            sched.step(epoch)
+        with pytest.warns(UserWarning, match="deprecated"):
+            tsched.step(epoch)
+        assert sched.get_last_lr() == tsched.get_last_lr(), f"epoch {epoch}"
+        assert sched.last_epoch == tsched.last_epoch == epoch

@@ -10,6 +10,7 @@ import bisect
 import copy
 import math
 import numbers
+import warnings
 from collections import Counter
 
 from .optimizer import Optimizer, check_bool, check_real
@@ -20,6 +21,7 @@ __all__ = [
 ]
 
 
+_EPOCH_DEPRECATED = "scheduler.step(epoch) is deprecated in PyTorch; call scheduler.step()"
 # Entries that are not scheduler state: ours, and a flag that PyTorch's state dicts carry.
 _NOT_STATE = {"optimizer", "_get_lr_called_within_step"}
 
@@ -72,20 +74,18 @@ class LRScheduler:
         """The learning rates of the param groups after the last ``step()``."""
         return list(self._last_lr)
 
-    def step(self) -> None:
-        """Advance ``last_epoch`` by one and set every group's lr to ``get_lr()``."""
+    def step(self, epoch: int | None = None) -> None:
+        """Advance last_epoch by one (or, deprecated, jump to ``epoch``) and set the lrs."""
         self._step_count += 1
-        self._update_lr()
+        if epoch is not None:
+            warnings.warn(_EPOCH_DEPRECATED, UserWarning, stacklevel=2)
+        self._update_lr(epoch)
 
     def _update_lr(self, epoch: int | None = None) -> None:
         """Next epoch's lrs from ``get_lr()``, or jump to ``epoch`` (closed form if any)."""
-        if epoch is None:
-            self.last_epoch += 1
-            values = self.get_lr()
-        else:
-            self.last_epoch = epoch
-            closed_form = getattr(self, "_get_closed_form_lr", self.get_lr)
-            values = closed_form()
+        self.last_epoch = self.last_epoch + 1 if epoch is None else epoch
+        closed_form = None if epoch is None else getattr(self, "_get_closed_form_lr", None)
+        values = closed_form() if closed_form else self.get_lr()
         for group, lr in zip(self.optimizer.param_groups, values):
             group["lr"] = lr
         self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
