@@ -174,3 +174,10 @@ def test_to_bad_arguments_name_them():
         cv.ones(2).to(3.5)
     with pytest.raises(TypeError, match=r"Tensor.to: expected to\(device\).*\['colour'\]"):
         cv.ones(2).to(colour="red")
+
+
+@pytest.mark.parametrize("name", ["get_device_name", "current_device", "amp", "memory_allocated"])
+def test_other_cuda_names_say_convolve_is_cpu_only(name):
+    with pytest.raises(AttributeError, match=rf"convolve.cuda.{name}: not provided \(convolve "
+                                             r"computes on the CPU only"):
+        getattr(cv.cuda, name)

@@ -31,6 +31,14 @@ def test_tensor_infers_dtype_like_torch(torch, data):
     np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch's __array__ lacks copy=
+@pytest.mark.filterwarnings("ignore::UserWarning")  # torch: "To copy construct from a tensor"
+@pytest.mark.parametrize("dtype", ["float64", "int32", "bool"])
+def test_tensor_of_a_torch_tensor_keeps_its_dtype(torch, dtype):
+    t = torch.tensor([1, 0], dtype=getattr(torch, dtype))
+    _same_dtype(cv.tensor(t).dtype, torch.tensor(t).dtype)
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64", "int64", "int32", "uint8", "bool"])
 def test_dtype_names_match_torch(torch, dtype):
     assert getattr(cv, dtype) == np.dtype(dtype)
@@ -56,22 +64,24 @@ OPERANDS = {  # name -> (array or Python number)
     "f32_0d": np.array(1.5, np.float32),
     "pyint": 2,
     "pyfloat": 0.5,
+    "pybool": True,
 }
 PAIRS = [("f32", "f64"), ("i64", "f32"), ("i64", "pyfloat"), ("i64", "pyint"), ("i32", "i64"),
          ("u8", "pyint"), ("u8", "i32"), ("b", "pyint"), ("b", "i64"), ("f32", "f64_0d"),
          ("i64", "f64_0d"), ("i32", "i64_0d"), ("f32", "i64"), ("pyfloat", "i64"),
          ("f64_0d", "f32"), ("b", "pyfloat"), ("f32_0d", "f64_0d"), ("i64_0d", "pyfloat"),
-         ("f64", "pyint"), ("u8", "b")]
+         ("f64", "pyint"), ("u8", "b"), ("b", "pybool"), ("u8", "pybool"), ("f32", "pybool"),
+         ("i64", "pybool")]
 OPS = {"add": operator.add, "sub": operator.sub, "mul": operator.mul,
        "truediv": operator.truediv, "eq": operator.eq, "lt": operator.lt, "ge": operator.ge}
 
 
 def _make(lib, value):
-    return value if isinstance(value, (int, float)) else lib.tensor(value)
+    return value if isinstance(value, (bool, int, float)) else lib.tensor(value)
 
 
 CASES = [(op, pair) for op in OPS for pair in PAIRS
-         if not (op == "sub" and "b" in pair)]  # PyTorch refuses subtracting bool tensors
+         if not (op == "sub" and ("b" in pair or "pybool" in pair))]  # PyTorch refuses bool -
 
 
 @pytest.mark.parametrize(("op", "pair"), CASES, ids=lambda c: "-".join(c) if isinstance(c, tuple)
@@ -295,6 +305,8 @@ METHODS = {  # name -> (call on a tensor, input array)
     "eq-scalar": (lambda t: t.long().eq(1).sum().item(), X * 2),
     "lt-gt": (lambda t: t.lt(0.5) | t.gt(1), X),
     "numpy": (lambda t: t.numpy(), X),
+    "arith": (lambda t: t.add(1).sub(t, alpha=2).mul(3).div(t.add(9)).pow(2).neg(), X),
+    "matmul": (lambda t: t[0].matmul(t[1].t()).mm(t[0]), X),
     "softmax": (lambda t: t.softmax(dim=1), X),
     "log_softmax": (lambda t: t.log_softmax(-1), X),
     "cpu-numpy": (lambda t: t.detach().cpu().numpy(), X),
@@ -436,3 +448,44 @@ def test_torch_names_not_provided_say_what_to_use(name):
         getattr(cv, name)
     with pytest.raises(AttributeError, match="has no attribute 'no_such_thing'"):
         cv.no_such_thing  # noqa: B018
+
+
+IN_PLACE = {
+    "add_": lambda t: t.add_(1.5),
+    "add_-alpha": lambda t: t.add_(t.clone(), alpha=2),
+    "sub_": lambda t: t.sub_(0.5),
+    "mul_": lambda t: t.mul_(3),
+    "div_": lambda t: t.div_(4),
+    "copy_": lambda t: t.copy_(t.clone() * 2),
+    "clamp_": lambda t: t.clamp_(min=-0.5, max=0.5),
+    "zero_": lambda t: t.zero_(),
+    "fill_": lambda t: t.fill_(7),
+}
+
+
+@pytest.mark.parametrize("name", list(IN_PLACE))
+def test_in_place_ops_match_torch(torch, name):
+    ours, theirs = cv.tensor(X), torch.tensor(X)
+    assert IN_PLACE[name](ours) is ours and IN_PLACE[name](theirs) is theirs
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-12)
+    with pytest.raises(RuntimeError):
+        IN_PLACE[name](torch.tensor(X, requires_grad=True))
+    with pytest.raises(RuntimeError, match=f"{name.split('-')[0]}: cannot write in place into a tensor that "
+                                           "requires grad"):
+        IN_PLACE[name](cv.tensor(X, requires_grad=True))
+
+
+def test_in_place_cannot_turn_an_integer_tensor_floating(torch):
+    with pytest.raises(RuntimeError):
+        torch.tensor([1, 2]).add_(0.5)
+    with pytest.raises(TypeError):
+        cv.tensor([1, 2]).add_(0.5)
+
+
+@pytest.mark.parametrize("name", ["normal_", "data_ptr", "grad_fn", "register_hook"])
+def test_tensor_attributes_not_provided_say_what_to_use(name):
+    with pytest.raises(AttributeError, match=rf"Tensor.{name}: not provided \(.*(use|check|with)"):
+        getattr(cv.ones(2), name)
+    with pytest.raises(AttributeError, match="'Tensor' object has no attribute 'no_such'"):
+        cv.ones(2).no_such  # noqa: B018
+    assert getattr(cv.ones(2), "no_such", 3) == 3

@@ -30,3 +30,9 @@ def synchronize(device=None) -> None:
 
 def empty_cache() -> None:
     """No-op: there is no device memory to release."""
+
+
+def __getattr__(name: str):
+    """Every other CUDA query or tool: not provided, with the reason."""
+    raise AttributeError(f"convolve.cuda.{name}: not provided (convolve computes on the CPU "
+                         f"only; convolve.cuda.is_available() is False)")

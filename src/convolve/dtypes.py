@@ -55,8 +55,8 @@ def is_floating_point(dtype) -> builtins.bool:
 
 def infer_dtype(arr: np.ndarray, data) -> np.dtype:
     """The dtype PyTorch gives ``tensor(data)``, where ``arr = np.array(data)``."""
-    if isinstance(data, (np.ndarray, np.generic)):
-        return arr.dtype
+    if isinstance(data, (np.ndarray, np.generic)) or hasattr(data, "__array__"):
+        return arr.dtype  # arrays and array-likes (a torch tensor) keep their dtype
     kind = arr.dtype.kind
     if kind == "f":
         return DEFAULT_FLOAT

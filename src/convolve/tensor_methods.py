@@ -180,6 +180,30 @@ class TensorMethods:
                              f"{tuple(self.data.shape)} (use transpose(d0, d1))")
         return self.transpose() if self.data.ndim == 2 else self
 
+    # ------------------------------------------------------ arithmetic
+    def add(self, other, *, alpha=1):
+        return self + (other if alpha == 1 else other * alpha)
+
+    def sub(self, other, *, alpha=1):
+        return self - (other if alpha == 1 else other * alpha)
+
+    def mul(self, other):
+        return self * other
+
+    def div(self, other):
+        return self / other
+
+    def pow(self, exponent):
+        return self ** exponent
+
+    def neg(self):
+        return -self
+
+    def matmul(self, other):
+        return self @ other
+
+    mm = matmul
+
     # ------------------------------------------------ comparisons, reductions
     def ne(self, other):
         return self.__ne__(other)
@@ -255,10 +279,62 @@ class TensorMethods:
         self.data[_unwrap_index(index)] = value.data if isinstance(value, TensorMethods) \
             else value
 
-    def fill_(self, value):
-        self._check_in_place("fill_")
+    def _fill(self, op: str, value):
+        self._check_in_place(op)
         self.data[...] = value.data if isinstance(value, TensorMethods) else value
         return self
 
+    def fill_(self, value):
+        return self._fill("fill_", value)
+
     def zero_(self):
-        return self.fill_(0)
+        return self._fill("zero_", 0)
+
+    def _in_place(self, op: str, fn, other, **kw):
+        self._check_in_place(op)
+        o = other.data if isinstance(other, TensorMethods) else other
+        fn(self.data, o, out=self.data, casting="same_kind", **kw)
+        return self
+
+    def add_(self, other, *, alpha=1):
+        return self._in_place("add_", np.add, other if alpha == 1 else other * alpha)
+
+    def sub_(self, other, *, alpha=1):
+        return self._in_place("sub_", np.subtract, other if alpha == 1 else other * alpha)
+
+    def mul_(self, other):
+        return self._in_place("mul_", np.multiply, other)
+
+    def div_(self, other):
+        return self._in_place("div_", np.true_divide, other)
+
+    def copy_(self, src):
+        self._check_in_place("copy_")
+        np.copyto(self.data, src.data if isinstance(src, TensorMethods) else src,
+                  casting="unsafe")
+        return self
+
+    def clamp_(self, min=None, max=None):
+        self._check_in_place("clamp_")
+        np.clip(self.data, min, max, out=self.data)
+        return self
+
+    def __getattr__(self, name):  # runs only for attributes Tensor does not have
+        hint = _NOT_PROVIDED.get(name)
+        if hint is None:
+            raise AttributeError(f"'Tensor' object has no attribute {name!r}")
+        raise AttributeError(f"Tensor.{name}: not provided ({hint})")
+
+
+_NOT_PROVIDED = {
+    "normal_": "initialise with convolve.nn.init.normal_(tensor, mean, std)",
+    "uniform_": "initialise with convolve.nn.init.uniform_(tensor, a, b)",
+    "data_ptr": "a Tensor holds a NumPy array: use t.numpy().ctypes.data",
+    "storage": "a Tensor holds a NumPy array: use t.numpy()",
+    "untyped_storage": "a Tensor holds a NumPy array: use t.numpy()",
+    "pin_memory": "there is no device memory to pin; use the tensor as it is",
+    "share_memory_": "use t.numpy() with multiprocessing.shared_memory",
+    "register_hook": "tensor hooks are not provided; use Module.register_forward_hook",
+    "grad_fn": "the op that made a tensor is not exposed; check t.requires_grad and t.is_leaf",
+    "to_sparse": "sparse tensors are not provided; use dense tensors",
+}

@@ -116,10 +116,8 @@ def _operand(x, other):
     Python scalars stay Python scalars (NumPy 2 treats them as weak types);
     arrays and NumPy scalars become arrays of the tensor's floating dtype.
     """
-    if isinstance(x, (Tensor, int, float)) and not isinstance(x, (bool, np.generic)):
-        return x
-    if isinstance(x, bool):
-        return int(x)
+    if isinstance(x, (Tensor, int, float)) and not isinstance(x, np.generic):
+        return x  # Python bools too: NumPy and PyTorch treat them as weak bool scalars
     dt = other.data.dtype if isinstance(other, Tensor) else None
     return np.asarray(x, dtype=dt if dt is not None and dt.kind == "f" else None)
 
