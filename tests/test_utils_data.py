@@ -136,6 +136,29 @@ def test_fast_gather_equals_sample_by_sample():
                 np.testing.assert_array_equal(u.data, v.data)
 
 
+def test_subclass_getitem_is_honoured():
+    class Doubled(D.TensorDataset):
+        def __getitem__(self, i):
+            x, y = super().__getitem__(i)
+            return x * 2, y
+
+    ds = Doubled(np.arange(4.0), np.arange(4))
+    for dataset in (ds, D.Subset(ds, [3, 2])):
+        x, _ = next(iter(D.DataLoader(dataset, batch_size=2)))
+        np.testing.assert_array_equal(x.data, 2 * np.asarray(dataset.indices if
+                                                             dataset is not ds else [0, 1]))
+
+
+def test_subset_follows_replaced_indices():
+    ds = D.TensorDataset(np.arange(6.0), np.arange(6))
+    sub = D.Subset(ds, [5, 4, 3])
+    assert next(iter(D.DataLoader(sub, batch_size=3)))[1].tolist() == [5, 4, 3]
+    sub.indices = [0, 1]
+    assert next(iter(D.DataLoader(sub, batch_size=3)))[1].tolist() == [0, 1]
+    sub.indices.append(2)
+    assert next(iter(D.DataLoader(sub, batch_size=3)))[1].tolist() == [0, 1, 2]
+
+
 def _epoch_orders(loader):
     return [np.concatenate([y.data for _, y in loader]) for _ in range(3)]
 

@@ -45,10 +45,10 @@ class IterableDataset(Dataset):
 
 def fetch_batch(dataset, indices: np.ndarray):
     """``default_collate([dataset[i] for i in indices])`` in one gather, for datasets whose
-    samples are rows of arrays; None when the dataset cannot do that."""
-    fetch = getattr(dataset, "_fetch_batch", None)
-    if fetch is not None:
-        return fetch(indices)
+    samples are rows of arrays; None when the dataset cannot do that. Exact types only: a
+    subclass may override ``__getitem__``, which must then be called sample by sample."""
+    if type(dataset) in (TensorDataset, Subset):
+        return dataset._fetch_batch(indices)
     if type(dataset) is _ArrayDataset and dataset.transform is None:
         x, y = dataset.get_batch(indices)
         return [as_tensor(x), as_tensor(y)]
@@ -93,7 +93,11 @@ class Subset(Dataset):
         return len(self.indices)
 
     def _fetch_batch(self, indices: np.ndarray):
-        return fetch_batch(self.dataset, np.asarray(self.indices, dtype=np.int64)[indices])
+        # the index list as an array, converted once (again if it is replaced or resized)
+        cache = self.__dict__.get("_index_array")
+        if cache is None or cache[0] is not self.indices or len(cache[1]) != len(self.indices):
+            cache = self._index_array = (self.indices, np.asarray(self.indices, dtype=np.int64))
+        return fetch_batch(self.dataset, cache[1][indices])
 
 
 class ConcatDataset(Dataset):
