@@ -133,6 +133,6 @@ for layer in net:
 
 batch_size = 32
 train_iter, test_iter = load_data_mnist(batch_size=batch_size)
-lr, num_epochs = 0.9, 3
+lr, num_epochs = 0.3, 3
 test_acc = train_ch6(net, train_iter, test_iter, num_epochs, lr, try_gpu())
 print(f"final test accuracy: {test_acc:.4f}")
