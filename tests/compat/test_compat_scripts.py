@@ -22,11 +22,15 @@ from compat_harness import (
     run_script,
 )
 
-TOLERANCE = {  # |accuracy under convolve - accuracy under PyTorch|, same seed
-    "mnist_example.py": 0.03,
-    "cifar_tutorial.py": 0.05,
-    "lenet_d2l.py": 0.05,
-    "resnet_cifar.py": 0.12,
+# |accuracy under convolve - accuracy under PyTorch| at seed 1: 3 * sqrt(sd_torch**2 +
+# sd_convolve**2), the sds over seeds 1-5 of each, rounded up to 0.01. The two runs draw
+# different weights, shuffles and masks, so their difference has that spread; ResNet's is
+# wide (4 epochs of BatchNorm at lr 0.1), test_script_models.py holds the exact check.
+TOLERANCE = {
+    "mnist_example.py": 0.05,
+    "cifar_tutorial.py": 0.16,
+    "lenet_d2l.py": 0.08,
+    "resnet_cifar.py": 0.33,
 }
 
 
@@ -39,6 +43,7 @@ def test_script_trains_on_convolve_like_on_torch(script: Script, tmp_path, reque
     request.getfixturevalue("torch")  # fails in CI without torch, skips elsewhere
     reference, _ = run_script(script, "torch", tmp_path / "torch")
     assert reference >= script.min_accuracy  # the stated bar is one PyTorch clears too
+    print(f"{script.name}: accuracy {accuracy:.4f} under convolve, {reference:.4f} under torch")
     assert abs(accuracy - reference) <= TOLERANCE[script.name], (accuracy, reference)
     if script.cross is None:
         return
