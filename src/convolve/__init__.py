@@ -22,7 +22,7 @@ from .creation import (  # noqa: F401 - PyTorch's constructors and top-level fun
 from .functional import (  # noqa: F401 - torch.<op> forms of the differentiable ops
     abs, amax, amin, argmax, argmin, cat, clamp, clip, clone, exp, flatten, log, log_softmax,
     matmul, max, maximum, mean, min, minimum, permute, relu, reshape, sigmoid, softmax, sqrt,
-    squeeze, stack, sum, tanh, transpose, unsqueeze,
+    squeeze, stack, std, sum, tanh, transpose, unsqueeze, var,
 )
 from .functional import cat as concat  # noqa: F401
 from .device import device  # noqa: F401

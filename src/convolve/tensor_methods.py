@@ -229,6 +229,12 @@ class TensorMethods:
     def amin(self, dim=None, keepdim: bool = False, *, axis=None):
         return _ops("reduce").amin(self, dim, keepdim, axis=axis)
 
+    def var(self, dim=None, unbiased=None, keepdim: bool = False, **kw):
+        return _ops("reduce").var(self, dim, unbiased, keepdim, **kw)
+
+    def std(self, dim=None, unbiased=None, keepdim: bool = False, **kw):
+        return _ops("reduce").std(self, dim, unbiased, keepdim, **kw)
+
     def softmax(self, dim):
         return _ops("loss").softmax(self, dim)
 

@@ -27,7 +27,7 @@ from .loss import *
 from .norm import *
 from .per_sample import *
 from .pool import *
-from .reduce import amax, amin, argmax, argmin, max, mean, min, sum  # noqa: F401
+from .reduce import amax, amin, argmax, argmin, max, mean, min, std, sum, var  # noqa: F401
 from .shape import (  # noqa: F401
     cat,
     clone,

@@ -3,6 +3,7 @@ PyTorch's (all elements, or ``(values, indices)`` over one dim, or elementwise o
 
 from __future__ import annotations
 
+import builtins
 from collections import namedtuple
 
 import numpy as np
@@ -125,6 +126,24 @@ def mean(x, dim=None, keepdim: bool = False, *, axis=None):
         raise DtypeError(f"mean: input dtype must be floating, received {x.data.dtype} "
                          f"(call .float() first, as in PyTorch)")
     return _reduce(Mean, "mean", x, dim, keepdim)
+
+
+def var(x, dim=None, unbiased=None, keepdim: bool = False, *, correction=None, axis=None):
+    """Variance over ``dim`` with PyTorch's Bessel ``correction`` (default 1, unbiased;
+    ``unbiased=False`` is 0) and its argument order; differentiable, built from other ops."""
+    dim = _dim_alias(dim, axis)
+    x = _tensor(x)
+    if correction is None:
+        correction = 1 if unbiased is None else int(bool(unbiased))
+    axes = _axes(dim, x.ndim, "var")
+    n = x.data.size if axes is None else int(np.prod([x.shape[i] for i in axes]))
+    d = x - mean(x, dim, keepdim=True)
+    return sum(d * d, dim, keepdim) / builtins.max(n - correction, 0)
+
+
+def std(x, dim=None, unbiased=None, keepdim: bool = False, *, correction=None, axis=None):
+    """Standard deviation: the square root of :func:`var` (same arguments)."""
+    return var(x, dim, unbiased, keepdim, correction=correction, axis=axis).sqrt()
 
 
 def amax(x, dim=None, keepdim: bool = False, *, axis=None):
