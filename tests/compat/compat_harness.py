@@ -147,7 +147,7 @@ def _write_scripts(backend: str, workdir: Path) -> None:
 
 
 def run_script(script: Script, backend: str, workdir: Path, seed: int = 1,
-               timeout: float = 300) -> tuple[float, str]:
+               timeout: float = 600) -> tuple[float, str]:
     """Run ``script`` (every argv of ``script.runs``, in order) in ``workdir`` under ``backend``
     ('convolve' or 'torch'); return (final accuracy, output of the last run)."""
     import compat_data
@@ -162,7 +162,7 @@ def run_script(script: Script, backend: str, workdir: Path, seed: int = 1,
 
 
 def run_cross(script: Script, torch_workdir: Path, workdir: Path, seed: int = 1,
-              timeout: float = 300) -> tuple[float, str]:
+              timeout: float = 600) -> tuple[float, str]:
     """Run ``script.cross`` under convolve in a copy of ``torch_workdir`` (what PyTorch saved
     there included), the scripts rewritten; return (final accuracy, output)."""
     shutil.copytree(torch_workdir, workdir)
