@@ -4,8 +4,8 @@ stated accuracy, and agree with the same script run unmodified under PyTorch 2.1
 The scripts live in ``scripts/`` and are plain PyTorch code; ``compat_harness`` rewrites
 their imports, prepares offline data and runs each in a fresh interpreter. Tolerance for
 "agree": ``TOLERANCE`` below, chosen from the spread of each script's accuracy over seeds
-1-5 under PyTorch (``python tests/compat/compat_harness.py torch 1,2,3,4,5``; the README's
-"Coming from PyTorch" section gives the figures).
+1-5 under each library (``cd tests/compat && PYTHONPATH=../../src python compat_harness.py
+torch 1,2,3,4,5``, and ``convolve``; the README's "Coming from PyTorch" gives the figures).
 """
 
 import ast
