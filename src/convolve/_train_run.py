@@ -87,10 +87,14 @@ def _make_scheduler(name: str, optimizer, lr: float, epochs: int, steps: int):
     return None
 
 
-def run_train(args) -> int:
-    """Run `convolve train` (the options are described in :mod:`convolve.cli`)."""
+def run_train(args, fit=None) -> int:
+    """Run `convolve train` (the options are described in :mod:`convolve.cli`); ``fit``
+    replaces :func:`convolve.train.fit` (the data-parallel fit of ``--workers``)."""
     from . import random as crandom
-    from .train import fit, make_optimizer
+    from .train import make_optimizer
+
+    if fit is None:
+        from .train import fit
 
     ckpt = resume_checkpoint(args.resume, args.out) if args.resume else None
     opts = _train_options(args, ckpt)

@@ -102,11 +102,11 @@ def _threads_option(p) -> None:
 
 def _with_threads(run):
     """Wrap a subcommand's run(args) in the BLAS thread limit of its --threads option."""
-    def wrapped(args):
+    def wrapped(args, **kwargs):
         from .threads import blas_threads
 
         with blas_threads(args.threads or None):
-            return run(args)
+            return run(args, **kwargs)
     return wrapped
 
 
@@ -191,10 +191,10 @@ def train_command(p):
     return with_workers(_with_threads(_run_train))
 
 
-def _run_train(args) -> int:
+def _run_train(args, fit=None) -> int:
     from ._train_run import run_train
 
-    return run_train(args)
+    return run_train(args, fit=fit)
 
 
 # -------------------------------------------------------------------------------------- eval

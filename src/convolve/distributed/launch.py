@@ -9,9 +9,9 @@ if passed, must match their number. Each rank trains on its shard of every globa
 rank 0 alone prints, logs and writes checkpoints. The sample order does not depend on the
 number of ranks, so a checkpoint written with N workers resumes with M.
 
-The train subcommand's own code is not duplicated: while it runs on a rank,
-:func:`convolve.train.fit` is replaced by a data-parallel version (see ``_distributed_fit``),
-and ranks other than 0 get a scratch ``--out`` and no stdout.
+The train subcommand's own code is not duplicated: on a rank it runs with a data-parallel
+``fit`` passed in (see ``_distributed_fit``), and ranks other than 0 get a scratch ``--out``
+and no stdout.
 
 Sweeps: ``map_trials(fn, configs)`` returns ``[fn(c) for c in configs]``, computed
 
@@ -90,8 +90,8 @@ def with_workers(run):
 def _ranked(run, args) -> int:
     """Run the train subcommand on this rank; any exception ends every rank, naming this one."""
     try:
-        with _distributed_fit(), _lead_only_output(args):
-            return run(args)
+        with _lead_only_output(args):
+            return run(args, fit=_distributed_fit)
     except SystemExit:
         raise
     except BaseException as err:  # noqa: BLE001 - every failure must end the whole job
@@ -133,34 +133,23 @@ def to_distributed_loader(loader):
                              seed=loader.seed, transform=loader.transform, dtype=loader.dtype)
 
 
-@contextlib.contextmanager
-def _distributed_fit():
-    """While the train subcommand runs, :func:`convolve.train.fit` trains data-parallel: the
-    model is wrapped in DistributedDataParallel (its optimizer attached), the training loader
-    becomes the DistributedLoader of the same data, DistributedMetrics comes first, and ranks
-    other than 0 log and show nothing. The subcommand itself is unchanged."""
+def _distributed_fit(model, data, *args, optimizer=None, callbacks=(), **kwargs):
+    """:func:`convolve.train.fit`, data-parallel: the model is wrapped in
+    DistributedDataParallel (its optimizer attached), the training loader becomes the
+    DistributedLoader of the same data, DistributedMetrics comes first, and ranks other than
+    0 log and show nothing."""
     from .. import train
     from .parallel import DistributedDataParallel, DistributedMetrics
 
-    real_fit = train.fit
-
-    def fit(model, data, *args, optimizer=None, callbacks=(), **kwargs):
-        ddp = DistributedDataParallel(model)
-        if optimizer is None or isinstance(optimizer, str):
-            optimizer = train.make_optimizer(optimizer or "adam", ddp.parameters())
-        ddp.attach(optimizer)
-        if _comm.rank() != 0:
-            kwargs.update(verbose=0, log_path=None)
-        kwargs.setdefault("extra", {})
-        kwargs["extra"] = dict(kwargs["extra"] or {}, workers=_comm.world_size())
-        return real_fit(ddp, to_distributed_loader(data), *args, optimizer=optimizer,
-                        callbacks=[DistributedMetrics(), *callbacks], **kwargs)
-
-    train.fit = fit
-    try:
-        yield
-    finally:
-        train.fit = real_fit
+    ddp = DistributedDataParallel(model)
+    if optimizer is None or isinstance(optimizer, str):
+        optimizer = train.make_optimizer(optimizer or "adam", ddp.parameters())
+    ddp.attach(optimizer)
+    if _comm.rank() != 0:
+        kwargs.update(verbose=0, log_path=None)
+    kwargs["extra"] = dict(kwargs.get("extra") or {}, workers=_comm.world_size())
+    return train.fit(ddp, to_distributed_loader(data), *args, optimizer=optimizer,
+                     callbacks=[DistributedMetrics(), *callbacks], **kwargs)
 
 
 # ------------------------------------------------------------------------------- sweeps
