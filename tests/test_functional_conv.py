@@ -1,7 +1,6 @@
 """conv1d / conv2d / locally_connected2d / pad_nd: PyTorch as oracle, finite differences,
 naive loop references, and the error messages of bad input."""
 
-import contextlib
 import itertools
 
 import numpy as np
@@ -9,56 +8,25 @@ import pytest
 
 import convolve as cv
 import convolve.functional as F
-from convolve.functional import _im2col as conv_module
-
-try:
-    from convolve.functional import _winograd as winograd_module
-except ImportError:  # Numba missing: im2col handles every conv (test_winograd.py skips)
-    winograd_module = None
 from convolve.functional.conv import (
     accumulate_windows,
     conv_output_size,
     normalize_padding,
     sliding_windows,
 )
+from convolve.functional.conv.parallel import batch_chunks, map_chunks
 from helpers import gradcheck
 
 MODES = ("zeros", "reflect", "replicate", "circular")
 
 
-@contextlib.contextmanager
-def kernel_settings(nhwc: bool, tiny_chunks: bool = False, corr: bool = True, threads: int = 1,
-                    winograd=None, numba: bool = True):
-    """Force conv's column layout (NHWC or channel-major), one-sample batch chunks, the
-    stride-1 input-gradient method (correlation or col2im; Numba col2im or NumPy), the
-    number of chunk worker threads and whether 3x3 stride-1 convs use Winograd (None: by
-    the default channel threshold, True: always, False: never), so every code path is
-    tested whatever the machine."""
-    names = ("_MIN_GATHER_RUN", "_CHUNK_BYTES", "_CORR_RATIO", "_FORCE_THREADS",
-             "_USE_WINOGRAD", "_WINOGRAD_MIN_C", "_USE_NUMBA")
-    saved = [getattr(conv_module, n) for n in names]
-    values = (0 if nhwc else 10**9, 1 if tiny_chunks else saved[1], saved[2] if corr else 0,
-              threads, winograd is not False, 1 if winograd else saved[5], numba)
-    wino = winograd_module or conv_module  # any module with a _CHUNK_BYTES
-    wino_chunk = wino._CHUNK_BYTES
-    for n, v in zip(names, values):
-        setattr(conv_module, n, v)
-    wino._CHUNK_BYTES = 1 if tiny_chunks else wino_chunk
-    try:
-        yield
-    finally:
-        for n, v in zip(names, saved):
-            setattr(conv_module, n, v)
-        wino._CHUNK_BYTES = wino_chunk
-
-
-def settings_for(seed: int) -> list:
-    """Both layouts for every seed, batch chunks of one sample; the input-gradient method
-    (Numba col2im, correlation, NumPy col2im) and serial vs two worker threads alternate."""
-    odd = seed % 2
-    return [{"nhwc": True, "tiny_chunks": True, "corr": not odd, "threads": 1 + odd,
-             "numba": seed % 4 < 2},
-            {"nhwc": False, "tiny_chunks": True, "threads": 2 - odd, "numba": seed % 4 >= 2}]
+def plans_for(cfg, x, w, seed: int) -> list:
+    """Every engine and option that can run the conv, forced one by one: batch chunks of
+    one sample, serial or two chunk threads alternating with the seed."""
+    return F.conv_plans(x, w, stride=cfg["stride"], padding=cfg["padding"],
+                        dilation=cfg["dilation"], groups=cfg["groups"],
+                        padding_mode=cfg["mode"], every=True, threads=1 + seed % 2,
+                        chunk_bytes=1)
 
 
 # ------------------------------------------------------------ random configs
@@ -109,13 +77,13 @@ def _arrays(cfg, dtype, seed):
     return x, w.astype(dtype), b
 
 
-def _ours(cfg, x, w, b, g):
+def _ours(cfg, x, w, b, g, plan=None):
     """Output and (x, w, b) gradients of our op for the upstream gradient g."""
     fn = F.conv1d if len(cfg["size"]) == 1 else F.conv2d
     tx, tw = cv.tensor(x, requires_grad=True), cv.tensor(w, requires_grad=True)
     tb = None if b is None else cv.tensor(b, requires_grad=True)
     y = fn(tx, tw, tb, stride=cfg["stride"], padding=cfg["padding"], dilation=cfg["dilation"],
-           groups=cfg["groups"], padding_mode=cfg["mode"])
+           groups=cfg["groups"], padding_mode=cfg["mode"], plan=plan)
     y.backward(g)
     return y.data, tx.grad, tw.grad, (None if tb is None else tb.grad)
 
@@ -149,16 +117,17 @@ def _compare(torch, seed, nd, dtype, rtol, atol):
                 groups=cfg["groups"], padding_mode=cfg["mode"])
     g = np.random.default_rng(seed + 20_000).standard_normal(ours_y.shape).astype(dtype)
     ref = _torch(torch, cfg, x, w, b, g)
-    for settings in settings_for(seed):
-        with kernel_settings(**settings):
-            ours = _ours(cfg, x, w, b, g)
+    plans = plans_for(cfg, x, w, seed)
+    assert {"im2col_nhwc", "im2col_cm"} <= {p.engine for p in plans}
+    for plan in plans:
+        ours = _ours(cfg, x, w, b, g, plan)
         for name, a, r in zip(("output", "input grad", "weight grad", "bias grad"), ours, ref):
             if r is None:
                 assert a is None
                 continue
             assert a.dtype == dtype, f"{name} dtype {a.dtype}, expected {dtype}: {cfg}"
             np.testing.assert_allclose(a, r, rtol=rtol, atol=atol,
-                                       err_msg=f"{name} with {settings}: {cfg}")
+                                       err_msg=f"{name} with {plan!r}: {cfg}")
 
 
 @pytest.mark.filterwarnings("ignore:Using padding='same'")
@@ -227,16 +196,16 @@ GRAD_CASES_2D = [
 ]
 
 
-@pytest.mark.parametrize("nhwc", [True, False], ids=["nhwc", "channel_major"])
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("kw", GRAD_CASES_2D, ids=str)
-def test_conv2d_gradcheck(rng, kw, bias, nhwc):
+def test_conv2d_gradcheck(rng, kw, bias):
+    """Finite differences through every engine and option that can run the conv."""
     groups = kw.get("groups", 1)
     x = rng.standard_normal((2, 2 * groups, 5, 6))
     w = rng.standard_normal((2 * groups, 2, 3, 2))
     args = [x, w] + ([rng.standard_normal(2 * groups)] if bias else [])
-    with kernel_settings(nhwc, tiny_chunks=bias, corr=not bias, threads=1 + nhwc):
-        gradcheck(lambda x, w, b=None: F.conv2d(x, w, b, **kw), *args)
+    for plan in F.conv_plans(x, w, every=True, threads=1 + bias, chunk_bytes=1, **kw):
+        gradcheck(lambda x, w, b=None, plan=plan: F.conv2d(x, w, b, plan=plan, **kw), *args)
 
 
 @pytest.mark.parametrize("kw", [{}, {"padding": 1, "padding_mode": "circular"},
@@ -357,7 +326,7 @@ def test_accumulate_windows_is_the_adjoint_of_sliding_windows(rng):
 
 @pytest.mark.parametrize("n,per_sample", [(1, 10**9), (7, 1 << 20), (64, 1), (128, 60_000), (0, 5)])
 def test_batch_chunks_cover_the_batch(n, per_sample):
-    chunks = conv_module._batch_chunks(n, per_sample)
+    chunks = batch_chunks(n, per_sample, 2 << 20)
     covered = [i for sl in chunks for i in range(sl.start, sl.stop)]
     assert covered == list(range(n))
     assert len(chunks) <= 1 or len(chunks) % 2 == 0 or len(chunks) == n
@@ -369,22 +338,28 @@ def test_conv_threads_give_identical_results(rng):
     w = rng.standard_normal((8, 8, 3, 3)).astype(np.float32)
     results = []
     for threads in (1, 2, 3):
-        with kernel_settings(nhwc=True, tiny_chunks=True, threads=threads):
+        for plan in F.conv_plans(x, w, padding=1, every=True, threads=threads, chunk_bytes=1):
             tx, tw = cv.tensor(x, requires_grad=True), cv.tensor(w, requires_grad=True)
-            y = F.conv2d(tx, tw, padding=1)
+            y = F.conv2d(tx, tw, padding=1, plan=plan)
             y.backward(np.ones(y.shape, np.float32))
-        results.append((y.data, tx.grad, tw.grad))
-    for other in results[1:]:
-        for a, b in zip(results[0], other):
-            np.testing.assert_array_equal(a, b)
+            results.append((repr(plan).replace(f"threads={threads}", ""),
+                            (y.data, tx.grad, tw.grad)))
+    first = dict(results[:len(results) // 3])
+    assert len(first) == len(results) // 3 >= 6
+    for key, arrays in results:
+        for a, b in zip(first[key], arrays):
+            np.testing.assert_array_equal(a, b, err_msg=key)
 
 
-def test_map_chunks_caller_works_keeps_order_and_reraises(monkeypatch):
+def test_map_chunks_caller_works_keeps_order_and_reraises():
     """The calling thread takes chunks too; results keep chunk order; a worker's error is
     raised in the caller; BLAS thread counts are back to what they were afterwards."""
+    import functools
     import threading
-    monkeypatch.setattr(conv_module, "_FORCE_THREADS", 2)
-    blas = conv_module._blas_libs()
+
+    from convolve._blas import _libs
+    blas = _libs()
+    run = functools.partial(map_chunks, threads=2)
     before = [c.num_threads for c in blas]
     seen = set()
 
@@ -392,11 +367,11 @@ def test_map_chunks_caller_works_keeps_order_and_reraises(monkeypatch):
         seen.add(threading.get_ident())
         return i * i
 
-    assert conv_module._map_chunks(fn, list(range(40))) == [i * i for i in range(40)]
-    assert conv_module._map_chunks(fn, [3]) == [9]
+    assert run(fn, list(range(40))) == [i * i for i in range(40)]
+    assert run(fn, [3]) == [9]
     for _ in range(20):  # the caller alone may finish all chunks; it must do some of them
         seen.clear()
-        conv_module._map_chunks(lambda i: fn(threading.Event().wait(1e-3)), list(range(8)))
+        run(lambda i: fn(threading.Event().wait(1e-3)), list(range(8)))
         if threading.get_ident() in seen:
             break
     assert threading.get_ident() in seen
@@ -407,9 +382,9 @@ def test_map_chunks_caller_works_keeps_order_and_reraises(monkeypatch):
         return i
 
     with pytest.raises(RuntimeError, match="chunk 5 failed"):
-        conv_module._map_chunks(bad, list(range(12)))
+        run(bad, list(range(12)))
     assert [c.num_threads for c in blas] == before
-    assert conv_module._map_chunks(fn, list(range(4))) == [0, 1, 4, 9]  # lock released
+    assert run(fn, list(range(4))) == [0, 1, 4, 9]  # lock released
 
 
 def test_conv_output_size_and_same_padding(torch):
@@ -454,17 +429,19 @@ def test_bias_only_gradient(rng):
     assert x.grad is None and w.grad is None
 
 
-@pytest.mark.parametrize("nhwc", [True, False])
-def test_non_contiguous_input(rng, nhwc):
+@pytest.mark.parametrize("engine", ["im2col_nhwc", "im2col_cm", "depthwise", "gemm1x1"])
+def test_non_contiguous_input(rng, engine):
     """Transposed and reversed views give the result of their contiguous copies."""
     base = rng.standard_normal((3, 6, 7, 2))
     x = base.transpose(3, 0, 2, 1)[:, :, ::-1]  # (2, 3, 7, 6), negative and odd strides
-    w = rng.standard_normal((4, 3, 3, 2))
+    w = rng.standard_normal({"depthwise": (6, 1, 3, 2), "gemm1x1": (4, 3, 1, 1)}.get(
+        engine, (4, 3, 3, 2)))
+    groups = 3 if engine == "depthwise" else 1
     tx = cv.tensor(0.0, dtype=np.float64)
     tx.data = x  # cv.tensor() would copy into a contiguous array
-    with kernel_settings(nhwc):
-        ours = F.conv2d(tx, cv.tensor(w), stride=2)
-    ref = F.conv2d(cv.tensor(np.ascontiguousarray(x)), cv.tensor(w), stride=2)
+    ours = F.conv2d(tx, cv.tensor(w), stride=2, groups=groups, plan=engine)
+    ref = F.conv2d(cv.tensor(np.ascontiguousarray(x)), cv.tensor(w), stride=2, groups=groups,
+                   plan="im2col_nhwc")
     np.testing.assert_allclose(ours.data, ref.data, rtol=1e-12, atol=1e-12)
 
 

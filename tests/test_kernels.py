@@ -1,23 +1,22 @@
-"""Compiled ReLU / 2x2 max-pool loops (functional/_kernels.py): same results as the NumPy
-paths (bitwise) and as PyTorch, and the tiered loading policy."""
+"""Compiled ReLU / 2x2 max-pool / Adam loops (functional/_numba_loops.py): same results as
+the NumPy twins (bitwise) and as PyTorch; the one loader's policy (functional/_backend.py)."""
 
 import numpy as np
 import pytest
 
 import convolve as cv
 import convolve.functional as F
-from convolve.functional import _kernels
+from convolve.functional import _backend
 
 pytest.importorskip("numba")
 
 
 @pytest.fixture
 def mode(monkeypatch):
-    """Set _kernels.MODE for one test; the loaded module and call count are restored."""
-    monkeypatch.setattr(_kernels, "_state", dict(_kernels._state))
+    """Choose the tier for one test through CONVOLVE_KERNELS (restored afterwards)."""
 
     def set_mode(value):
-        monkeypatch.setattr(_kernels, "MODE", value)
+        monkeypatch.setenv("CONVOLVE_KERNELS", value)
     return set_mode
 
 
@@ -120,26 +119,42 @@ def test_relu_non_contiguous_and_small_inputs(mode):
         np.testing.assert_array_equal(grad, (a > 0).astype(np.float32))
 
 
-def test_tiers_numpy_first_then_loops(mode, monkeypatch):
+def test_one_loading_policy(mode):
+    """Loaded on first use and kept (no call counting); 'numpy' selects the twins."""
     mode("auto")
-    monkeypatch.setattr(_kernels, "_state", {"calls": 0, "module": None})
-    got = [_kernels.kernels() for _ in range(_kernels.WARM_CALLS)]
-    assert got == [None] * _kernels.WARM_CALLS
-    loops = _kernels.kernels()
+    loops = _backend.load("loops")
     assert loops is not None and hasattr(loops, "max_pool_2x2_forward")
+    assert _backend.load("loops") is loops
+    assert all(_backend.available(name) for name in _backend.MODULES)
     mode("numpy")
-    assert _kernels.kernels() is None
+    assert _backend.load("loops") is None and not _backend.available("winograd")
+    with pytest.raises(ValueError, match="unknown kernel module 'nope'"):
+        _backend.load("nope")
 
 
-def test_without_numba_everything_stays_on_numpy(mode, monkeypatch):
-    mode("numba")
-    monkeypatch.setattr(_kernels, "_state", {"calls": 0, "module": None})
-    monkeypatch.setattr(_kernels, "_load", lambda: False)
-    assert _kernels.kernels() is None
-    out, _, grad = _run(F.max_pool2d, np.arange(16.0).reshape(1, 1, 4, 4), np.ones((1, 1, 2, 2)),
-                        kernel_size=2)
-    np.testing.assert_array_equal(out, [[[[5, 7], [13, 15]]]])
-    assert grad.sum() == 4 and grad[0, 0, 3, 3] == 1
+def test_without_numba_everything_stays_on_numpy():
+    """In a process where Numba cannot be imported: pooling, ReLU and conv run, and the
+    planner offers no compiled engine or option."""
+    import subprocess
+    import sys
+
+    code = """if True:
+        import sys; sys.modules["numba"] = None
+        import numpy as np, convolve as cv, convolve.functional as F
+        from convolve.functional import _backend
+        assert not any(_backend.available(n) for n in _backend.MODULES)
+        y = F.max_pool2d(F.relu(cv.tensor(np.arange(16.0).reshape(1, 1, 4, 4))), 2)
+        assert y.data.ravel().tolist() == [5, 7, 13, 15]
+        x, w = np.zeros((2, 4, 6, 6)), np.zeros((4, 1, 3, 3))
+        plans = F.conv_plans(x, w, padding=1, groups=4, every=True)
+        plans += F.conv_plans(x, np.zeros((4, 4, 3, 3)), padding=1, every=True)
+        assert "winograd" not in {p.engine for p in plans}
+        assert all(p.input_grad != "numba" for p in plans)
+        assert F.conv2d(cv.tensor(x), cv.tensor(w), padding=1, groups=4).shape == (2, 4, 6, 6)
+    """
+    env = {k: v for k, v in __import__("os").environ.items() if k != "CONVOLVE_KERNELS"}
+    env["PYTHONPATH"] = __import__("os").pathsep.join(sys.path)
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=120)
 
 
 ADAM_OPTIONS = [{}, {"weight_decay": 0.1}, {"maximize": True}, {"betas": (0.3, 0.9)},
@@ -175,7 +190,7 @@ def test_adam_loop_equals_numpy_path_bitwise(mode, kw, dtype):
 def test_adam_loop_skips_amsgrad_and_strided_params(mode, monkeypatch):
     """AMSGrad and non-contiguous parameters stay on the NumPy path."""
     mode("numba")
-    loops = _kernels.kernels()
+    loops = _backend.load("loops")
     calls = []
     real = loops.adam_update
     monkeypatch.setattr(loops, "adam_update", lambda *a: calls.append(a[0].size) or real(*a))

@@ -1,18 +1,18 @@
-"""Winograd F(2x2, 3x3) engine: each kernel against a plain per-tile reference, adjoint
-identities, and conv2d through it against PyTorch (float64 at rtol 1e-9) and finite
-differences."""
+"""Winograd F(2x2, 3x3) engine and the compiled col2im loops: each kernel against a plain
+reference, adjoint identities, and conv2d through the forced plan against PyTorch
+(float64 at rtol 1e-9) and finite differences."""
 
 import numpy as np
 import pytest
 
-pytest.importorskip("numba")  # optional: without it im2col handles every conv
+pytest.importorskip("numba")  # optional: without it the planner never picks Winograd
 
 import convolve as cv
 import convolve.functional as F
-from convolve.functional import _im2col as conv_module
-from convolve.functional import _winograd as wg
+from convolve.functional.conv.engines import _col2im_kernels, _winograd_kernels
+from convolve.functional.conv.engines import winograd as wg
 from helpers import gradcheck
-from test_functional_conv import _ours, _torch, kernel_settings
+from test_functional_conv import _ours, _torch
 
 BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], dtype=float)
 AT = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], dtype=float)
@@ -54,22 +54,22 @@ def test_transforms_match_plain_references_and_are_adjoint(rng, h, w, pads):
     t = m * th * tw
     x = rng.standard_normal((m, c, h, w))
     vb = wg.planes(c, t, np.float64)
-    wg.input_transform(x, pads[0][0], pads[1][0], th, tw, vb)
+    _winograd_kernels.input_transform(x, pads[0][0], pads[1][0], th, tw, vb)
     v = wg.plane_view(vb, c, t)
     np.testing.assert_allclose(v, _ref_input_transform(x, pads), rtol=1e-14, atol=1e-14)
     dvb = rng.standard_normal(vb.shape)
     dx = rng.standard_normal(x.shape)  # overwritten
-    wg.input_transform_adjoint(dvb, pads[0][0], pads[1][0], th, tw, dx)
+    _winograd_kernels.input_transform_adjoint(dvb, pads[0][0], pads[1][0], th, tw, dx)
     np.testing.assert_allclose(np.sum(v * wg.plane_view(dvb, c, t)), np.sum(x * dx), rtol=1e-12)
 
     mmb, bias = rng.standard_normal(wg.planes(o, t, np.float64).shape), rng.standard_normal(o)
     mm = wg.plane_view(mmb, o, t)
     out = np.empty((m, o, oh, ow))
-    wg.output_transform(mmb, bias, th, tw, out)
+    _winograd_kernels.output_transform(mmb, bias, th, tw, out)
     np.testing.assert_allclose(out, _ref_output_transform(mm, bias, th, tw, oh, ow), rtol=1e-13)
     g = rng.standard_normal(out.shape)
     dmb = wg.planes(o, t, np.float64)
-    wg.output_transform_adjoint(g, th, tw, dmb)
+    _winograd_kernels.output_transform_adjoint(g, th, tw, dmb)
     linear = _ref_output_transform(mm, np.zeros(o), th, tw, oh, ow)
     np.testing.assert_allclose(np.sum(linear * g), np.sum(mm * wg.plane_view(dmb, o, t)),
                                rtol=1e-12)
@@ -121,17 +121,16 @@ def test_winograd_conv2d_matches_torch(torch, seed, dtype, rtol, atol):
     y = F.conv2d(cv.tensor(x), cv.tensor(w), padding=cfg["padding"])
     g = rng.standard_normal(y.shape).astype(dtype)
     ref = _torch(torch, cfg, x, w, b, g)
-    for settings in ({"tiny_chunks": seed % 2 == 0, "threads": 1 + seed % 3, "winograd": True},
-                     {"tiny_chunks": True, "threads": 2, "winograd": False}):
-        with kernel_settings(nhwc=True, **settings):
-            ours = _ours(cfg, x, w, b, g)
+    for plan in ({"engine": "winograd", "chunk_bytes": 1 + (seed % 2) * 10**6,
+                  "threads": 1 + seed % 3}, {"engine": "im2col_nhwc", "chunk_bytes": 1}):
+        ours = _ours(cfg, x, w, b, g, plan)
         for name, a, r in zip(("output", "input grad", "weight grad", "bias grad"), ours, ref):
             if r is None:
                 assert a is None
                 continue
             assert a.dtype == dtype
             np.testing.assert_allclose(a, r, rtol=rtol, atol=atol,
-                                       err_msg=f"{name} with {settings}: {cfg}")
+                                       err_msg=f"{name} with {plan}: {cfg}")
 
 
 @pytest.mark.parametrize("shape, padding", [((2, 2, 5, 6), 1), ((1, 3, 4, 3), (0, 2)),
@@ -139,22 +138,21 @@ def test_winograd_conv2d_matches_torch(torch, seed, dtype, rtol, atol):
 def test_winograd_gradcheck(rng, shape, padding):
     x = rng.standard_normal(shape)
     w, b = rng.standard_normal((3, shape[1], 3, 3)), rng.standard_normal(3)
-    with kernel_settings(nhwc=True, tiny_chunks=True, winograd=True):
-        gradcheck(lambda x, w, b: F.conv2d(x, w, b, padding=padding), x, w, b)
+    plan = {"engine": "winograd", "chunk_bytes": 1}
+    gradcheck(lambda x, w, b: F.conv2d(x, w, b, padding=padding, plan=plan), x, w, b)
 
 
-def test_winograd_is_used_only_where_it_applies(rng):
-    for c, used in ((8, True), (7, False)):  # thin GEMMs (K = C) below _WINOGRAD_MIN_C
-        w = cv.tensor(rng.standard_normal((2, c, 3, 3)), requires_grad=True)
-        y = F.conv2d(cv.tensor(rng.standard_normal((1, c, 5, 5))), w, padding=1)
-        assert (y._ctx.winograd is wg) == used
-    engine = conv_module._winograd_engine
-    assert engine((4, 3, 3, 3), (1, 1), (1, 1), 1, "zeros") is wg
-    for args in [((4, 3, 3, 2), (1, 1), (1, 1), 1, "zeros"), ((4, 3, 3, 3), (2, 1), (1, 1), 1,
-                 "zeros"), ((4, 3, 3, 3), (1, 1), (1, 2), 1, "zeros"),
-                 ((4, 3, 3, 3), (1, 1), (1, 1), 2, "zeros"),
-                 ((4, 3, 3, 3), (1, 1), (1, 1), 1, "reflect")]:
-        assert engine(*args) is None
+def test_winograd_is_planned_only_where_it_applies(rng):
+    x = np.zeros((2, 4, 6, 6))
+    assert "winograd" in {p.engine for p in F.conv_plans(x, np.zeros((4, 4, 3, 3)), padding=1,
+                                                          every=True)}
+    for w_shape, kw in [((4, 4, 3, 2), {}), ((4, 4, 3, 3), {"stride": (2, 1)}),
+                        ((4, 4, 3, 3), {"dilation": (1, 2)}), ((4, 2, 3, 3), {"groups": 2}),
+                        ((4, 4, 3, 3), {"padding": 1, "padding_mode": "reflect"})]:
+        w = np.zeros(w_shape)
+        assert "winograd" not in {p.engine for p in F.conv_plans(x, w, every=True, **kw)}
+        with pytest.raises(ValueError, match="engine 'winograd' cannot run this conv"):
+            F.conv2d(cv.tensor(x), cv.tensor(w), plan="winograd", **kw)
 
 
 @pytest.mark.parametrize("need", ["input", "weight"])
@@ -162,11 +160,9 @@ def test_winograd_single_gradients(rng, need):
     x, w = rng.standard_normal((3, 2, 6, 5)), rng.standard_normal((4, 2, 3, 3))
     tx, tw = cv.tensor(x, requires_grad=need == "input"), cv.tensor(w, requires_grad=need != "input")
     g = rng.standard_normal((3, 4, 6, 5))
-    with kernel_settings(nhwc=True, tiny_chunks=True, winograd=True):
-        F.conv2d(tx, tw, padding=1).backward(g)
+    F.conv2d(tx, tw, padding=1, plan={"engine": "winograd", "chunk_bytes": 1}).backward(g)
     rx, rw = cv.tensor(x, requires_grad=True), cv.tensor(w, requires_grad=True)
-    with kernel_settings(nhwc=True, winograd=False):
-        F.conv2d(rx, rw, padding=1).backward(g)
+    F.conv2d(rx, rw, padding=1, plan="im2col_nhwc").backward(g)
     if need == "input":
         assert tw.grad is None
         np.testing.assert_allclose(tx.grad, rx.grad, rtol=1e-12, atol=1e-12)
@@ -178,13 +174,11 @@ def test_winograd_single_gradients(rng, need):
 # ------------------------------------------------ Numba col2im of the im2col engine
 @pytest.mark.parametrize("stride, dh", [((1, 1), 1), ((2, 3), 1), ((1, 2), 2)])
 def test_numba_col2im_matches_accumulate_windows(rng, stride, dh):
-    from convolve.functional import _conv_kernels
-
     m, c, oh, ow, kh, kw = 2, 3, 4, 3, 3, 2
     hp, wp = (oh - 1) * stride[0] + dh * (kh - 1) + 2, (ow - 1) * stride[1] + kw + 1
     dcol = rng.standard_normal((m, oh, ow, kh, kw, c))
     dxp = rng.standard_normal((m, hp, wp, c))  # zeroed by the kernel
-    _conv_kernels.col2im_nhwc(dcol.reshape(m, oh, ow, kh, kw * c), c, *stride, dh,
+    _col2im_kernels.col2im_nhwc(dcol.reshape(m, oh, ow, kh, kw * c), c, *stride, dh,
                               dxp.reshape(m, hp, wp * c))
     ref = np.zeros((m, c, hp, wp))
     F.accumulate_windows(dcol.transpose(0, 5, 1, 2, 3, 4), ref, stride, (dh, 1))
@@ -196,20 +190,18 @@ def test_numba_col2im_matches_accumulate_windows(rng, stride, dh):
                          ids=str)
 def test_numba_input_grad_gradcheck(rng, kw):
     x, w = rng.standard_normal((2, 3, 7, 6)), rng.standard_normal((2, 3, 3, 2))
-    with kernel_settings(nhwc=True, tiny_chunks=True, corr=False):
-        gradcheck(lambda x, w: F.conv2d(x, w, **kw), x, w)
+    plan = {"engine": "im2col_nhwc", "input_grad": "numba", "chunk_bytes": 1}
+    gradcheck(lambda x, w: F.conv2d(x, w, plan=plan, **kw), x, w)
 
 
 @pytest.mark.parametrize("stride, dilation", [((1, 1), (1, 1)), ((2, 3), (1, 2)), ((1, 2), (2, 1))])
 def test_numba_col2im_nchw_matches_accumulate_windows(rng, stride, dilation):
-    from convolve.functional import _conv_kernels
-
     m, c, oh, ow, kh, kw = 2, 3, 4, 3, 3, 2
     hp = (oh - 1) * stride[0] + dilation[0] * (kh - 1) + 2
     wp = (ow - 1) * stride[1] + dilation[1] * (kw - 1) + 1
     dcol = rng.standard_normal((m, c, kh, kw, oh, ow))
     dxp = rng.standard_normal((m, c, hp, wp))  # zeroed by the kernel
-    _conv_kernels.col2im_nchw(dcol, *stride, *dilation, dxp)
+    _col2im_kernels.col2im_nchw(dcol, *stride, *dilation, dxp)
     ref = np.zeros((m, c, hp, wp))
     F.accumulate_windows(dcol.transpose(0, 1, 4, 5, 2, 3), ref, stride, dilation)
     np.testing.assert_allclose(dxp, ref, rtol=1e-13, atol=1e-13)

@@ -26,6 +26,11 @@ def _libs():
     return _state["libs"]
 
 
+def blas_thread_count() -> int:
+    """The largest thread count of the loaded BLAS libraries (1 without threadpoolctl)."""
+    return max([c.num_threads for c in _libs()] or [1])
+
+
 def single_blas(fn):
     """fn() with BLAS limited to one thread (about 2 us to switch there and back)."""
     libs = _libs()

@@ -347,6 +347,9 @@ def summary_command(p):
                                    "model's own)")
     p.add_argument("--classes", type=int, default=10, help="number of classes (default 10)")
     p.add_argument("--json", action="store_true", help="print the numbers as JSON")
+    p.add_argument("--plan", action="store_true",
+                   help="print the conv engine planned for each conv layer instead")
+    p.add_argument("--batch", type=int, default=32, help="batch size for --plan (default 32)")
     return _run_summary
 
 
@@ -368,8 +371,20 @@ def _run_summary(args) -> int:
 
     shape = parse_shape(args.input) if args.input else None
     model = _summary_model(args.model, shape, args.classes)
+    if args.plan:
+        return _print_plans(model, shape or tuple(model.spec["input_shape"]), args.batch)
     s = summary(model, shape or tuple(model.spec["input_shape"]))
     print(json.dumps(s.to_dict()) if args.json else s)
+    return 0
+
+
+def _print_plans(model, shape, batch: int) -> int:
+    from .summary import conv_plans
+
+    if batch < 1:
+        raise CLIError(f"--batch must be a positive int, received {batch}")
+    for name, plan in conv_plans(model, shape, batch):
+        print(f"{name}: {plan!r}")
     return 0
 
 

@@ -206,3 +206,20 @@ def summary(model, input_shape) -> Summary:
                              None if rf is None else rf[0], None if rf is None else rf[1],
                              _dense_params(m, in_shape, out_shape)))
     return Summary(model, input_shape, rows)
+
+
+def conv_plans(model, input_shape, batch: int = 32) -> list:
+    """[(layer name, ConvPlan)] for each Conv1d/Conv2d of ``model`` on a batch of ``batch``
+    samples of ``input_shape``: the engine the conv planner picks for the layer."""
+    from .functional.conv import conv_plans as plan_for
+    from .models import parse_shape
+    from .nn.conv import Conv1d, Conv2d
+
+    plans = []
+    for name, m, in_shape, _ in _trace(model, parse_shape(input_shape, "summary")):
+        if isinstance(m, (Conv1d, Conv2d)):
+            w = m.weight.data  # the input as a zero-strided view: shape and dtype only
+            x = np.broadcast_to(np.zeros((), w.dtype), (int(batch),) + tuple(in_shape))
+            plans.append((name, plan_for(x, w, m.stride, m.padding, m.dilation, m.groups,
+                                         m.padding_mode)))
+    return plans

@@ -1,4 +1,4 @@
-"""Numba loops for ReLU, 2x2 max pooling and the Adam update, loaded by ``_kernels.py``
+"""Numba loops for ReLU, 2x2 max pooling and the Adam update, loaded by ``_backend.py``
 (NumPy is the fallback).
 
 Each loop does in one pass what NumPy needs several (strided) passes for. Arrays are

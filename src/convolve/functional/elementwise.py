@@ -12,7 +12,7 @@ import numpy as np
 
 from ..function import Function
 from ..tensor import Tensor
-from . import _kernels
+from ._backend import load as _load_kernels
 from ._util import check_float
 
 _KERNEL_MIN_SIZE = 4096  # smaller arrays: NumPy's call overhead is no worse
@@ -254,12 +254,12 @@ class ReLU(Function):
     """max(x, 0); the gradient passes where x > 0 or x is NaN (PyTorch's rule: not x <= 0).
     Saves a one-byte mask for backward.
 
-    Large contiguous inputs go through the compiled loops of ``_kernels`` once they are
+    Large contiguous inputs go through the compiled loops (``_backend.load("loops")``) once they are
     loaded (same results, one pass instead of two or three)."""
 
     @staticmethod
     def forward(ctx, a):
-        nb = _kernels.kernels() if a.size >= _KERNEL_MIN_SIZE and a.flags.c_contiguous \
+        nb = _load_kernels("loops") if a.size >= _KERNEL_MIN_SIZE and a.flags.c_contiguous \
             else None
         if nb is None:
             out = np.maximum(a, 0)
@@ -274,7 +274,7 @@ class ReLU(Function):
     @staticmethod
     def backward(ctx, g):
         (mask,) = ctx.saved
-        nb = _kernels.kernels() if g.size >= _KERNEL_MIN_SIZE and g.flags.c_contiguous \
+        nb = _load_kernels("loops") if g.size >= _KERNEL_MIN_SIZE and g.flags.c_contiguous \
             else None
         if nb is None:
             return g * mask

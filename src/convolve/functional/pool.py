@@ -24,7 +24,7 @@ import numpy as np
 
 from ..function import Function
 from ..tensor import Tensor
-from . import _kernels
+from ._backend import load as _load_kernels
 from ._util import check_float, check_ndim, ntuple
 
 __all__ = [
@@ -242,11 +242,11 @@ def _flat_indices(xp, m1, best, ah: _Axis, aw: _Axis):
 
 
 def _compiled_kernels(ah: _Axis, aw: _Axis):
-    """The compiled loops of ``_kernels`` for 2x2 windows with stride 2 (no padding,
+    """The compiled loops (``_backend.load("loops")``) for 2x2 windows with stride 2 (no padding,
     dilation or ceil overhang), else None."""
     if not (ah.k == aw.k == 2 and ah.tiles() and aw.tiles()):
         return None
-    return _kernels.kernels()
+    return _load_kernels("loops")
 
 
 def _max_pool_compiled(ctx, x, ah: _Axis, aw: _Axis, out_shape, holder):
@@ -275,7 +275,7 @@ def _max_pool_compiled_backward(ctx, g):
 
 class _MaxPool(Function):
     """Max over windows of a (B, H, W) view: row maxima, then their max over rows (NumPy),
-    or one compiled pass that also records each argmax (see ``_kernels``)."""
+    or one compiled pass that also records each argmax (see ``_numba_loops``)."""
 
     @staticmethod
     def forward(ctx, x, ah=None, aw=None, out_shape=None, holder=None):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..functional import _kernels
+from ..functional._backend import load as _load_kernels
 from .optimizer import Optimizer, check_bool, check_real
 
 __all__ = ["Adam", "AdamW"]
@@ -30,12 +30,12 @@ def ema_square_(avg: np.ndarray, g: np.ndarray, beta: float, tmp: np.ndarray) ->
 
 
 def _one_pass(data, d, m, v, beta1, beta2, neg_step, bc2, eps) -> bool:
-    """The Adam update below in one compiled pass (``functional/_kernels.py``), with the
+    """The Adam update below in one compiled pass (``functional/_numba_loops.py``), with the
     same float operations; False when the loops are not loaded or arrays not contiguous."""
     arrays = (data, d, m, v)
     if any(not a.flags.c_contiguous or a.dtype != data.dtype for a in arrays):
         return False
-    loops = _kernels.kernels()
+    loops = _load_kernels("loops")
     if loops is None:
         return False
     f = data.dtype.type

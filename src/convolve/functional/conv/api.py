@@ -1,32 +1,23 @@
-"""Convolutions: conv1d, conv2d, locally_connected2d, pad_nd, and the window helpers they share.
+"""The public conv API: conv1d, conv2d and locally_connected2d validate their arguments
+once, normalise them to 2-D geometry, get the conv's ``ConvPlan`` (``plan.py``) and run
+``ConvNd`` (``function.py``), which hands the work to the planned engine (``engines/``).
 
 Every spatial dim follows PyTorch's output-size formula::
 
     out = floor((size + pad_lo + pad_hi - dilation * (kernel - 1) - 1) / stride) + 1
-
-This module validates arguments and holds the public API; the fused im2col
-engine (``ConvNd``: cache-sized column blocks, one GEMM per block, exact
-backward) lives in ``_im2col.py``, and the Winograd F(2x2, 3x3) engine it uses
-for 3x3 stride-1 convs in ``_winograd.py``.
-
-Helpers meant for reuse (pooling, model summaries): ``conv_output_size``,
-``normalize_padding``, ``sliding_windows``, ``accumulate_windows``, ``pad_nd``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..function import Function
-from ._im2col import (
-    ConvNd,
-    accumulate_windows,
-    conv_output_size,
-    pad_array,
-    sliding_windows,
-    unpad_array,
-)
-from ._util import check_float, check_ndim, ntuple
+from ...function import Function
+from ...grad_mode import is_grad_enabled
+from .._util import check_float, check_ndim, ntuple
+from .function import ConvNd
+from .padding import PADDING_MODES, check_mode_pads, pad_array, unpad_array
+from .plan import ConvPlan, every_plan, plan_conv, with_batch
+from .windows import accumulate_windows, conv_output_size, sliding_windows
 
 __all__ = [
     "PADDING_MODES",
@@ -34,13 +25,11 @@ __all__ = [
     "conv1d",
     "conv2d",
     "conv_output_size",
+    "conv_plans",
     "locally_connected2d",
     "normalize_padding",
-    "pad_nd",
     "sliding_windows",
 ]
-
-PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
 # --------------------------------------------------------------------- helpers
@@ -63,51 +52,6 @@ def normalize_padding(padding, kernel: tuple, stride: tuple, dilation: tuple, op
         raise ValueError(f"{op}: padding must be an int, a tuple, 'valid' or 'same', "
                          f"received padding={padding!r}")
     return tuple((p, p) for p in ntuple(padding, n, op, "padding", minimum=0))
-
-
-# --------------------------------------------------------------------- padding
-def _check_mode_pads(op: str, mode: str, pads: tuple, sizes: tuple) -> None:
-    if mode not in PADDING_MODES:
-        raise ValueError(f"{op}: padding_mode must be one of {PADDING_MODES}, "
-                         f"received padding_mode={mode!r}")
-    for (lo, hi), n in zip(pads, sizes):
-        if mode == "reflect" and max(lo, hi) >= n:
-            raise ValueError(f"{op}: padding_mode='reflect' needs padding < input size, "
-                             f"received padding ({lo}, {hi}) for a dim of size {n}")
-        if mode == "circular" and max(lo, hi) > n:
-            raise ValueError(f"{op}: padding_mode='circular' needs padding <= input size, "
-                             f"received padding ({lo}, {hi}) for a dim of size {n}")
-
-
-class PadND(Function):
-    """Reflect / replicate / circular / zero padding of trailing dims, exact backward."""
-
-    @staticmethod
-    def forward(ctx, x, pads=None, mode="zeros"):
-        ctx.pads, ctx.mode = pads, mode
-        out = pad_array(x, pads, mode)
-        return out.copy() if out is x else out
-
-    @staticmethod
-    def backward(ctx, g):
-        return unpad_array(g, ctx.pads, ctx.mode)
-
-
-def pad_nd(x, pad, mode: str = "reflect"):
-    """Pad the last len(pad)//2 dims with mode 'zeros', 'reflect', 'replicate' or 'circular'.
-
-    ``pad`` follows torch.nn.functional.pad: (last_lo, last_hi, prev_lo, prev_hi, ...).
-    reflect needs each pad < the dim's size, circular <= it.
-    """
-    if mode == "constant":
-        mode = "zeros"
-    k = len(pad) // 2
-    if len(pad) % 2 or k > x.ndim or any(int(p) != p or p < 0 for p in pad):
-        raise ValueError(f"pad_nd: pad must hold an even number (<= 2*ndim) of non-negative "
-                         f"ints, received {tuple(pad)} for shape {tuple(x.shape)}")
-    pads = tuple((int(pad[2 * i]), int(pad[2 * i + 1])) for i in reversed(range(k)))
-    _check_mode_pads("pad_nd", mode, pads, tuple(x.shape[x.ndim - k:]))
-    return PadND.apply(x, pads=pads, mode=mode)
 
 
 # ------------------------------------------------------------------ validation
@@ -143,7 +87,7 @@ def _check_conv_args(op, nd, x, w, b, stride, padding, dilation, groups, padding
     dilation = ntuple(dilation, nd, op, "dilation")
     pads = normalize_padding(padding, kernel, stride, dilation, op)
     sizes = tuple(x.shape[-nd:])
-    _check_mode_pads(op, padding_mode, pads, sizes)
+    check_mode_pads(op, padding_mode, pads, sizes)
     _check_out_size(op, sizes, kernel, stride, pads, dilation)
     if nd == 1:
         return (1,) + stride, ((0, 0),) + pads, (1,) + dilation
@@ -168,35 +112,89 @@ def _check_out_size(op, sizes, kernel, stride, pads, dilation):
     return out
 
 
-def _conv(op, nd, x, w, b, stride, padding, dilation, groups, padding_mode):
+def _conv(op, nd, x, w, b, stride, padding, dilation, groups, padding_mode, plan):
     stride, pads, dilation = _check_conv_args(op, nd, x, w, b, stride, padding, dilation,
                                               groups, padding_mode)
-    return ConvNd.apply(x, w, b, stride=stride, pads=pads, dilation=dilation,
-                        groups=int(groups), mode=padding_mode)
+    x_shape = ((1,) * (nd + 2 - x.ndim)) + tuple(x.shape)
+    x_shape, w_shape = x_shape[:2] + (1,) * (2 - nd) + x_shape[2:], \
+        tuple(w.shape[:2]) + (1,) * (2 - nd) + tuple(w.shape[2:])
+    geo = (x_shape, w_shape, stride, pads, dilation, int(groups), padding_mode, x.dtype)
+    grads = (_needs_grad(x), _needs_grad(w)) if is_grad_enabled() else (False, False)
+    return ConvNd.apply(x, w, b, plan=resolve_plan(op, plan, *geo, grads=grads))
+
+
+def _needs_grad(t) -> bool:
+    return bool(getattr(t, "requires_grad", False))
+
+
+def resolve_plan(op, plan, x_shape, w_shape, stride, pads, dilation, groups, mode, dtype,
+                 grads=(True, True)):
+    """The ConvPlan to run: planned (plan None), an engine name, a dict of plan fields to
+    fix, or a ConvPlan made for this conv (any batch size). grads: (input, weight) needed."""
+    geo = (x_shape, w_shape, stride, pads, dilation, groups, mode, dtype)
+    if plan is None:
+        return plan_conv(*geo, grads=grads)
+    if isinstance(plan, str):
+        return plan_conv(*geo, grads=grads, engine=plan)
+    if isinstance(plan, dict):
+        return plan_conv(*geo, **{"grads": grads, **plan})
+    if not isinstance(plan, ConvPlan):
+        raise TypeError(f"{op}: plan must be a ConvPlan, an engine name or a dict of plan "
+                        f"fields, received {type(plan).__name__}")
+    mine = (plan.x_shape[1:], plan.w_shape, plan.stride, plan.pads, plan.dilation,
+            plan.groups, plan.mode, plan.dtype)
+    theirs = (x_shape[1:], w_shape, stride, pads, dilation, groups, mode, np.dtype(dtype).name)
+    if mine != theirs:
+        raise ValueError(f"{op}: the plan was made for another conv: {plan!r}, received input "
+                         f"{x_shape}, weight {w_shape}, stride {stride}, pads {pads}")
+    return with_batch(plan, x_shape[0])
+
+
+def conv_plans(input, weight, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros",
+               every=False, threads=None, chunk_bytes=None, grads=(True, True)):
+    """The ConvPlan conv1d/conv2d (by weight.ndim) would run for these arguments when the
+    (input, weight) gradients ``grads`` are needed; with ``every``, one plan per applicable
+    engine and option instead (a list). input and weight need shape, ndim and dtype."""
+    nd = weight.ndim - 2
+    op = "conv_plans"
+    stride, pads, dilation = _check_conv_args(op, nd, input, weight, None, stride, padding,
+                                              dilation, groups, padding_mode)
+    x_shape = ((1,) * (nd + 2 - input.ndim)) + tuple(input.shape)
+    x_shape = x_shape[:2] + (1,) * (2 - nd) + x_shape[2:]
+    w_shape = tuple(weight.shape[:2]) + (1,) * (2 - nd) + tuple(weight.shape[2:])
+    geo = (x_shape, w_shape, stride, pads, dilation, int(groups), padding_mode, input.dtype)
+    if every:
+        return every_plan(*geo, threads=1 if threads is None else threads,
+                          chunk_bytes=chunk_bytes)
+    force = {} if chunk_bytes is None else {"chunk_bytes": chunk_bytes}
+    return plan_conv(*geo, threads=threads, grads=grads, **force)
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
-           padding_mode="zeros"):
+           padding_mode="zeros", plan=None):
     """2-D cross-correlation, PyTorch's F.conv2d (plus nn.Conv2d's padding_mode).
 
     input (N, C, H, W) or (C, H, W); weight (O, C/groups, kH, kW); bias (O,) or None.
     padding: int, (pH, pW), 'valid' or 'same' (stride 1; extra pad on the high side).
     padding_mode: 'zeros', 'reflect', 'replicate' or 'circular'.
+    plan: None (planned by the cost model), an engine name, a dict of plan fields or a
+    ``ConvPlan`` (see ``conv/plan.py``).
     Output (N, O, OH, OW), OH = floor((H + 2pH - dH*(kH-1) - 1)/sH) + 1.
     """
     return _conv("conv2d", 2, input, weight, bias, stride, padding, dilation, groups,
-                 padding_mode)
+                 padding_mode, plan)
 
 
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
-           padding_mode="zeros"):
+           padding_mode="zeros", plan=None):
     """1-D cross-correlation, PyTorch's F.conv1d (plus nn.Conv1d's padding_mode).
 
     input (N, C, L) or (C, L); weight (O, C/groups, k); bias (O,) or None.
+    plan: as for conv2d (the 1-D conv is planned as a 2-D one with H = 1).
     Output (N, O, OL), OL = floor((L + 2p - d*(k-1) - 1)/s) + 1.
     """
     return _conv("conv1d", 1, input, weight, bias, stride, padding, dilation, groups,
-                 padding_mode)
+                 padding_mode, plan)
 
 
 # ----------------------------------------------------------- locally connected
