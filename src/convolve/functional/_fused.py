@@ -1,32 +1,21 @@
-"""Picks the module of fused kernels: the Numba loops (``_fused_numba.py``) or their NumPy
-twins (``_fused_numpy.py``), which have the same signatures.
+"""Picks the module of fused kernels (BatchNorm, SGD): the Numba loops (``_fused_numba.py``)
+or their NumPy twins (``_fused_numpy.py``), which have the same signatures.
 
-The policy is ``_kernels``'s (``CONVOLVE_KERNELS``: auto, numba or numpy; in auto mode
-the first calls of a process stay on NumPy so short scripts never wait for Numba), so one
+The policy is the one kernel loader's (``_backend.py``: ``CONVOLVE_KERNELS``), so one
 environment variable switches every kernel; ``kernels(backend)`` forces one.
 """
 
 from __future__ import annotations
 
-import importlib
-
-from . import _fused_numpy, _kernels
-
-_loaded: dict = {}
+from . import _backend, _fused_numpy
 
 
 def kernels(backend: str | None = None):
-    """The fused-kernel module: ``backend`` 'numba' or 'numpy', or None for the policy."""
+    """The fused-kernel module: ``backend`` 'numba' or 'numpy', or None for the policy
+    (Numba when it loads)."""
     if backend is None:
-        backend = "numba" if _kernels.kernels() is not None else "numpy"
-    if backend == "numpy":
-        return _fused_numpy
-    if backend != "numba":
+        return _backend.load("fused") or _fused_numpy
+    if backend not in ("numba", "numpy"):
         raise ValueError(f"_fused.kernels: backend must be 'numba', 'numpy' or None, "
                          f"received {backend!r}")
-    if "numba" not in _loaded:
-        try:
-            _loaded["numba"] = importlib.import_module("._fused_numba", __package__)
-        except ImportError:
-            _loaded["numba"] = _fused_numpy
-    return _loaded["numba"]
+    return (_backend.load("fused") if backend == "numba" else None) or _fused_numpy
