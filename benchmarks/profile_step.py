@@ -25,6 +25,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--top", type=int, default=25)
+    ap.add_argument("--dump", help="also write the raw profile here (pstats format)")
     args = ap.parse_args()
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(args.threads)
@@ -53,6 +54,8 @@ def main() -> None:
     prof.disable()
     print(f"{args.case}: {(time.perf_counter() - t0) / args.steps * 1e3:.0f} ms per step "
           f"(profiled, {args.threads} threads)")
+    if args.dump:
+        prof.dump_stats(args.dump)
     pstats.Stats(prof).sort_stats("tottime").print_stats(args.top)
 
 

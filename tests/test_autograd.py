@@ -73,6 +73,15 @@ def test_sole_owner_rule():
     del b
     a.flags.writeable = False
     assert not autograd._sole(a, 1)
+    only_view = np.ones(6).reshape(2, 3)  # its base is held by nothing else
+    assert autograd._sole(only_view, 1)
+    held = np.ones(6)
+    shared_view = held.reshape(2, 3)
+    assert not autograd._sole(shared_view, 1)
+    two_views = np.ones(6).reshape(2, 3)
+    other = two_views.reshape(3, 2)  # also a view of the same base
+    assert not autograd._sole(two_views, 1)
+    del other
 
 
 def test_unbroadcast_sums_stretched_axes():
@@ -88,3 +97,38 @@ def test_second_backward_without_retain_raises():
     y.backward()
     with pytest.raises(RuntimeError, match="second time"):
         y.backward()
+
+
+def test_fresh_gradients_are_kept_and_held_ones_copied():
+    from convolve.function import Function
+
+    seen = {}
+
+    class Fresh(Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            out = (g * 2).reshape(-1).reshape(g.shape)  # a view whose base nobody else holds
+            seen["fresh"] = out.__array_interface__["data"][0]  # the address, not a reference
+            return out
+
+    class Held(Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            seen["held"] = g * 2  # the op keeps a reference: the leaf must get a copy
+            return seen["held"]
+
+    a = convolve.tensor(np.ones((2, 3)), requires_grad=True)
+    b = convolve.tensor(np.ones((2, 3)), requires_grad=True)
+    (Fresh.apply(a).sum() + Held.apply(b).sum()).backward()
+    assert a.grad.__array_interface__["data"][0] == seen["fresh"]
+    assert not np.shares_memory(b.grad, seen["held"])
+    np.testing.assert_array_equal(a.grad, np.full((2, 3), 2.0))
+    np.testing.assert_array_equal(b.grad, seen["held"])

@@ -49,10 +49,16 @@ def toposort(root: Tensor) -> list:
 
 
 def _sole(a: np.ndarray, refs: int) -> bool:
-    """True when ``a`` owns its memory and nothing but the ``refs`` references the caller
-    counted holds it (no view, no other variable, no graph node): safe to keep or mutate.
-    (getrefcount also sees this function's argument and its own.)"""
-    return a.flags.owndata and a.flags.writeable and _getrefcount(a) <= refs + 2
+    """True when nothing but the ``refs`` references the caller counted holds ``a`` or its
+    memory (no other variable, graph node or view): safe to keep or mutate. A view counts
+    when nothing else holds its base (a reshaped GEMM result, say). (getrefcount also sees
+    this function's argument and its own; a view's base sees the view, ``base`` and its own.)"""
+    if not a.flags.writeable or _getrefcount(a) > refs + 2:
+        return False
+    if a.flags.owndata:
+        return True
+    base = a.base
+    return type(base) is np.ndarray and base.flags.owndata and _getrefcount(base) <= 3
 
 
 def accumulate_leaf(t: Tensor, g: np.ndarray, sole: bool) -> None:
@@ -60,7 +66,7 @@ def accumulate_leaf(t: Tensor, g: np.ndarray, sole: bool) -> None:
     if g.dtype != t.data.dtype:
         g, sole = g.astype(t.data.dtype), True
     if t.grad is None:
-        t.grad = g if sole else g.copy()
+        t.grad = g if sole and g.flags.c_contiguous else g.copy()  # optimizers want C order
     else:
         t.grad = t.grad + g
 
@@ -78,7 +84,8 @@ def _backward_node(node: Tensor, g: np.ndarray, grads: dict) -> None:
         if pg.shape != parent.data.shape:
             pg = unbroadcast(pg, parent.data.shape)
         if parent._ctx is None:
-            accumulate_leaf(parent, pg, _sole(pg, 1))  # refs: pg
+            sole = _sole(pg, 1)  # refs: pg (not inside the call below: its arguments count)
+            accumulate_leaf(parent, pg, sole)
             continue
         prev = grads.get(id(parent))
         if prev is None:
