@@ -62,7 +62,10 @@ def test_every_plan_matches_torch_float64(torch, case):
              for p in F.conv_plans(x, w, every=True, threads=threads, chunk_bytes=chunk, **kw)]
     engines = {p.engine for p in plans}
     assert {"im2col_nhwc", "im2col_cm"} <= engines
-    assert ("gemm1x1" in engines) == (ws[2:] == (1, 1) and not kw.get("padding"))
+    crop = plans[0].crop  # taps that only meet zero padding are cropped off first
+    kernel = ws[2:] if not crop else tuple(b - a + 1 for a, b in crop)
+    pads = kw.get("padding", 0) if not crop else kernel != ws[2:]
+    assert ("gemm1x1" in engines) == (kernel == (1, 1) and (not pads or bool(crop)))
     assert ("depthwise" in engines) == (ws[1] == 1 and kw.get("groups", 1) == xs[-3])
     for plan in plans:
         tx, tw, tb = (cv.tensor(a, requires_grad=True) for a in (x, w, b))
@@ -71,6 +74,32 @@ def test_every_plan_matches_torch_float64(torch, case):
         for name, a, r in zip(("output", "input grad", "weight grad", "bias grad"),
                               (y.data, tx.grad, tw.grad, tb.grad), ref):
             np.testing.assert_allclose(a, r, rtol=1e-9, atol=1e-11, err_msg=f"{name} {plan!r}")
+
+
+@pytest.mark.parametrize("shape, kw, crop", [
+    ((2, 5, 1, 1), {"padding": 1}, ((1, 1), (1, 1))),
+    ((2, 5, 1, 4), {"padding": 1}, ((1, 1), (0, 2))),
+    ((2, 5, 1, 2), {"padding": 1, "stride": 2}, ((1, 1), (1, 2))),
+    ((2, 5, 3, 3), {"padding": 1}, ()),
+    ((2, 5, 1, 1), {"padding": 1, "padding_mode": "circular"}, ()),  # not zeros: no crop
+])
+def test_taps_that_only_meet_zero_padding_are_cropped(torch, shape, kw, crop):
+    """A 3x3 kernel on a 1x1 map is a 1x1 conv with the centre taps; the other taps' weight
+    gradient is zero, as PyTorch's."""
+    x, w = np.zeros(shape), np.zeros((3, 5, 3, 3))
+    plan = F.conv_plans(x, w, **kw)
+    assert plan.crop == crop
+    if crop:
+        assert "taps=" in repr(plan)
+    rng = np.random.default_rng(0)
+    x, w, b = rng.standard_normal(shape), rng.standard_normal((3, 5, 3, 3)), \
+        rng.standard_normal(3)
+    tx, tw, tb = (cv.tensor(a, requires_grad=True) for a in (x, w, b))
+    y = F.conv2d(tx, tw, tb, plan=plan, **kw)
+    g = rng.standard_normal(y.shape)
+    y.backward(g)
+    for a, r in zip((y.data, tx.grad, tw.grad, tb.grad), _torch_conv(torch, x, w, b, g, kw)):
+        np.testing.assert_allclose(a, r, rtol=1e-9, atol=1e-11)
 
 
 def test_empty_batch_gives_zero_weight_and_bias_grads(torch):
@@ -157,9 +186,14 @@ def test_bad_plans_name_the_problem(plan, exc, match):
 @pytest.mark.parametrize("batch", [1, 32])
 def test_winograd_is_not_planned_where_it_cannot_pay(batch):
     """On a 1x1 map a 4x4 tile makes one output from 16 products (im2col: 9), and the
-    transforms come on top: Winograd cannot pay there, whatever the channels."""
+    transforms come on top: Winograd cannot pay there, whatever the channels (the conv is
+    cropped to its centre tap and runs as a 1x1 GEMM); on 2x2 maps with one sample per
+    batch (4 tiles) it cannot either."""
     for c in (8, 64, 256, 512):
         plan = F.plan_conv((batch, c, 1, 1), (c, c, 3, 3), pads=((1, 1), (1, 1)), threads=1)
+        assert plan.engine == "gemm1x1" and plan.crop == ((1, 1), (1, 1)), plan
+    for c in (64, 256, 512):
+        plan = F.plan_conv((1, c, 2, 2), (c, c, 3, 3), pads=((1, 1), (1, 1)), threads=1)
         assert plan.engine != "winograd", plan
 
 

@@ -148,7 +148,7 @@ def winograd(g: Geo, chunk_bytes: int) -> tuple:
         return (16 * ch * tiles * c["wino_ns_elem"] + g.n * ch * th * c["wino_ns_row"]) * 1e-9
 
     sets = gemm(g, max(g.o, g.c), t_chunk, min(g.o, g.c), 16 * chunks)
-    weights = gemm(g, 16, g.o * g.c, 9, 1)
+    weights = transpose(g.o * g.c * 25 * g.item)  # a K=9 GEMM: bound by memory, strided
     back = transform(g.o) / 2  # the output adjoint, shared by both gradients
     return (transform(g.c) + sets + transform(g.o) + weights,
             back + sets + transform(g.c) + weights, back + transform(g.c) + sets + weights)

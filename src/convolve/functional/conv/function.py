@@ -8,6 +8,7 @@ import numpy as np
 
 from ...function import Function
 from .engines import engine
+from .plan import effective
 
 
 class ConvNd(Function):
@@ -23,10 +24,13 @@ class ConvNd(Function):
         nd = w.ndim - 2
         x4, w4 = as_4d(x, nd), as_4d(w, nd)
         keep = ctx.parents is not None and ctx.needs_input_grad[1]  # recording a weight grad
+        if plan.crop:  # taps that only ever meet zero padding are left out
+            (a0, a1), (b0, b1) = plan.crop
+            w4 = np.ascontiguousarray(w4[:, :, a0:a1 + 1, b0:b1 + 1])  # strided: no BLAS
         if x4.shape[0] == 0:
-            res, saved = _empty_output(x4, w4, plan), None
+            res, saved = _empty_output(x4, w4, effective(plan)), None
         else:
-            res, saved = engine(plan).forward(x4, w4, b, plan, keep)
+            res, saved = engine(plan).forward(x4, w4, b, effective(plan), keep)
         ctx.save_for_backward(saved, w4)
         return res.reshape(out_shape(x.shape, nd, *res.shape[1:]))
 
@@ -42,7 +46,12 @@ class ConvNd(Function):
             return gx, gw, gb
         if not (nx or nw):
             return None, None, gb
-        gx, gw = engine(ctx.plan).backward(g4, saved, w4, ctx.plan, nx, nw)
+        gx, gw = engine(ctx.plan).backward(g4, saved, w4, effective(ctx.plan), nx, nw)
+        if gw is not None and ctx.plan.crop:
+            (a0, a1), (b0, b1) = ctx.plan.crop
+            full = np.zeros(ctx.plan.w_shape, g.dtype)
+            full[:, :, a0:a1 + 1, b0:b1 + 1] = gw.reshape(w4.shape)
+            gw = full
         return (None if gx is None else gx.reshape(ctx.x_shape)), \
             (None if gw is None else gw.reshape(ctx.w_shape)), gb
 

@@ -35,7 +35,10 @@ class ConvPlan:
     engine: 'im2col_nhwc' | 'im2col_cm' | 'winograd' | 'gemm1x1' | 'depthwise'.
     per_sample: per-sample GEMMs writing NCHW directly (im2col_nhwc, gemm1x1).
     input_grad: 'corr' | 'numba' | 'col2im' (im2col), 'numba' | 'numpy' (depthwise).
-    estimate_ms: the cost model's forward + backward estimate; alternatives: the others'.
+    estimate_ms: the cost model's estimate; alternatives: the other engines' best.
+    crop: ((a0, a1), (b0, b1)) when the kernel taps outside these rows/columns only ever
+    meet zero padding (e.g. a 3x3 kernel on a 1x1 map): the engine runs the cropped conv
+    (see ``effective``) and their weight gradient is zero. () otherwise.
     """
 
     engine: str
@@ -54,11 +57,13 @@ class ConvPlan:
     estimate_ms: float = 0.0
     alternatives: tuple = ()
     forced: bool = False
+    crop: tuple = ()
 
     def __repr__(self) -> str:
         (n, c, h, w), (o, _, kh, kw) = self.x_shape, self.w_shape
         opts = [f"per_sample={self.per_sample}" if self.engine in ("im2col_nhwc", "gemm1x1")
-                else "", f"input_grad={self.input_grad}" if self.input_grad else ""]
+                else "", f"input_grad={self.input_grad}" if self.input_grad else "",
+                f"taps={self.crop}" if self.crop else ""]
         geo = (f"{n}x{c}x{h}x{w} -> {o}, k={kh}x{kw} s={_short(self.stride)} "
                f"p={_short(self.pads)} d={_short(self.dilation)} g={self.groups}")
         alts = ", ".join(f"{e} {t:.3g}" for e, t in self.alternatives)
@@ -66,6 +71,46 @@ class ConvPlan:
                 + "".join(f"{o}, " for o in opts if o)
                 + f"threads={self.threads}, chunk={self.chunk_bytes >> 10}KiB, "
                 f"est {self.estimate_ms:.3g} ms" + (f"; vs {alts}" if alts else "") + ")")
+
+
+def effective(plan: ConvPlan) -> ConvPlan:
+    """The plan of the conv the engine runs: with ``crop``, the cropped kernel and the
+    padding that keeps every output position where it was."""
+    return _effective(plan) if plan.crop else plan
+
+
+@functools.lru_cache(maxsize=256)
+def _effective(plan: ConvPlan) -> ConvPlan:
+    w_shape, pads = _cropped(plan.w_shape, plan.pads, plan.dilation, plan.crop)
+    return replace(plan, w_shape=w_shape, pads=pads, crop=())
+
+
+def _cropped(w_shape, pads, dilation, crop) -> tuple:
+    kernel = tuple(a1 - a0 + 1 for a0, a1 in crop)
+    new = tuple((lo - a0 * d, hi - (k - 1 - a1) * d)
+                for (lo, hi), (a0, a1), d, k in zip(pads, crop, dilation, w_shape[2:]))
+    return tuple(w_shape[:2]) + kernel, new
+
+
+def _live_taps(size, k, s, d, lo, hi) -> tuple:
+    """(first, last) kernel tap that meets the input at some output position (zero padding
+    elsewhere), or (0, k - 1) when cropping would not keep the padding non-negative."""
+    out = (size + lo + hi - d * (k - 1) - 1) // s + 1
+    live = [a for a in range(k)  # output i reads input i*s + a*d - lo
+            if max(0, -(-(lo - a * d) // s)) <= min(out - 1, (size + lo - a * d - 1) // s)]
+    if not live or live[0] * d > lo or (k - 1 - live[-1]) * d > hi:
+        return 0, k - 1
+    return live[0], live[-1]
+
+
+def _crop_of(key: tuple) -> tuple:
+    """The crop of a planning key (() when every tap can meet the input, or not zeros mode)."""
+    (_, _, h, w), (_, _, kh, kw), stride, pads, dilation, _, mode, *_ = key
+    if mode != "zeros":
+        return ()
+    crop = tuple(_live_taps(n, k, s, d, lo, hi) for n, k, s, d, (lo, hi)
+                 in zip((h, w), (kh, kw), stride, dilation, pads))
+    return () if crop == ((0, kh - 1), (0, kw - 1)) else crop
 
 
 def _short(v):
@@ -109,8 +154,12 @@ def with_batch(plan: ConvPlan, n: int) -> ConvPlan:
 @functools.lru_cache(maxsize=1024)
 def _plan(key: tuple, force: tuple) -> ConvPlan:
     force = dict(force)
-    options = _options(key)
+    crop = _crop_of(key)
     want = force.get("engine")
+    ekey = _crop_key(key, crop)
+    if want and crop and not {e for e in ALIASES.get(want, (want,))} & _applicable(ekey):
+        crop, ekey = (), key  # a forced engine that runs the uncropped conv only
+    options = _options(ekey)
     if want is not None:
         names = ALIASES.get(want, (want,))
         if want not in ENGINES + tuple(ALIASES):
@@ -129,13 +178,20 @@ def _plan(key: tuple, force: tuple) -> ConvPlan:
                                  f"engine {options[0]['engine']!r} for this conv")
             options = kept
     best = min(options, key=lambda o: o["seconds"])
-    return _make(key, best, force)
+    return _make(key, best, force, crop)
 
 
-def _make(key: tuple, opt: dict, force: dict) -> ConvPlan:
+def _crop_key(key: tuple, crop: tuple) -> tuple:
+    if not crop:
+        return key
+    w_shape, pads = _cropped(key[1], key[3], key[4], crop)
+    return (key[0], w_shape, key[2], pads) + key[4:]
+
+
+def _make(key: tuple, opt: dict, force: dict, crop: tuple = ()) -> ConvPlan:
     """The ConvPlan of one priced option (the other engines' best estimates kept for repr)."""
     others = {}
-    for o in _options(key):
+    for o in _options(_crop_key(key, crop)):
         if o["engine"] != opt["engine"]:
             others[o["engine"]] = min(others.get(o["engine"], 1e9), o["seconds"] * 1e3)
     x_shape, w_shape, stride, pads, dilation, groups, mode, dtype, threads, _ = key
@@ -145,7 +201,7 @@ def _make(key: tuple, opt: dict, force: dict) -> ConvPlan:
         chunk_bytes=force.get("chunk_bytes", cost.CHUNK_BYTES[opt["engine"]]),
         per_sample=opt.get("per_sample", False), input_grad=opt.get("input_grad", ""),
         estimate_ms=opt["seconds"] * 1e3, alternatives=tuple(sorted(others.items())),
-        forced=bool(force))
+        forced=bool(force), crop=crop)
 
 
 def every_plan(x_shape, w_shape, stride=(1, 1), pads=((0, 0), (0, 0)), dilation=(1, 1),
@@ -154,7 +210,9 @@ def every_plan(x_shape, w_shape, stride=(1, 1), pads=((0, 0), (0, 0)), dilation=
     key = (tuple(x_shape), tuple(w_shape), tuple(stride), tuple(map(tuple, pads)),
            tuple(dilation), int(groups), mode, np.dtype(dtype).name, int(threads), (True, True))
     force = {} if chunk_bytes is None else {"chunk_bytes": chunk_bytes}
-    return [_make(key, o, dict(force, engine=o["engine"])) for o in _options(key)]
+    crop = _crop_of(key)
+    return [_make(key, o, dict(force, engine=o["engine"]), crop)
+            for o in _options(_crop_key(key, crop))]
 
 
 def _applicable(key: tuple) -> set:

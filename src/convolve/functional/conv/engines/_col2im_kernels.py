@@ -1,4 +1,5 @@
-"""Numba loops for the im2col engine (imported lazily by ``_im2col.py``; NumPy is the fallback).
+"""Numba col2im loops of the im2col engines (loaded through ``functional/_backend.py``; the
+NumPy twin is ``windows.accumulate_windows``, adds over the kernel offsets).
 
 ``col2im_nhwc`` adds NHWC column rows back onto the padded NHWC input gradient; with
 dilation 1 along W each kernel row of a window is one contiguous run of kW*C elements in
