@@ -97,6 +97,8 @@ def bench_cases(args) -> dict:
                     samples.setdefault(name, {"convolve": [], "torch": []})[fw].append(
                         (res, out["peak_rss_mib"]))
         print(f"  {case}: {args.reps} pairs in {time.perf_counter() - t0:.0f} s", flush=True)
+        args.out.mkdir(parents=True, exist_ok=True)  # what is done so far, if stopped early
+        (args.out / "vs_torch.partial.json").write_text(json.dumps(summarize(samples), indent=2))
     return summarize(samples)
 
 
