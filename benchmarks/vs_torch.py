@@ -123,7 +123,7 @@ def bench_first_step(args) -> dict:
 def add_gflops(args, table) -> float:
     """NumPy sgemm GFLOP/s (median of 3 processes); each training row gets its GFLOP/s."""
     gemm = statistics.median(run_worker("convolve", "gemm", args)[0]["results"]
-                             ["numpy_sgemm_1024"]["gflops"] for _ in range(3))
+                             ["numpy_sgemm_1024"]["gflops"] for _ in range(1 if args.quick else 3))
     for row in table.values():
         if row.get("step_gflop"):
             row["convolve_gflops"] = row["step_gflop"] / row["convolve_seconds"]
