@@ -72,7 +72,9 @@ def test_random_torch_stacks_cover_every_shared_layer():
     assert expected <= seen, f"never generated: {sorted(expected - seen)}"
 
 
-@pytest.mark.parametrize("name", [n for n in models.available_models() if n != "lenet5_lc"])
+# lenet5_lc has no torch layer; the ResNets are not Sequential (to_torch raises for them)
+@pytest.mark.parametrize("name", [n for n in models.available_models()
+                                  if n != "lenet5_lc" and not n.startswith("resnet")])
 def test_named_models_round_trip_through_torch(torch, name):
     cv.manual_seed(0)
     model = models.get_model(name, input_shape=(1, 12, 12) if name == "mlp" else None).double()

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import convolve as cv
-from convolve import models, nn
+from convolve import models, nn, zoo
 from convolve.models import build_model, output_shape
 
 SPEC = [{"type": "conv2d", "out_channels": 6, "kernel_size": 5}, {"type": "relu"},
@@ -105,7 +105,7 @@ def test_other_named_models():
     mlp = models.mlp((1, 8, 8), 10, hidden=(32, 16))
     assert [m.out_features for m in mlp if isinstance(m, nn.Linear)] == [32, 16, 10]
     assert models.available_models() == sorted(["cnn1d", "lenet5", "lenet5_lc", "mlp",
-                                                "vgg_small"])
+                                                "vgg_small", *zoo.ZOO])
     assert models.get_model("lenet5", (1, 8, 8), 10).spec["name"] == "lenet5"
 
 

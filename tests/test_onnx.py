@@ -49,7 +49,8 @@ def assert_runtime_matches(ort, model, input_shape, opset=17, seed=0):
 
 
 # ------------------------------------------------------------------------ named models
-@pytest.mark.parametrize("name", models.available_models())
+@pytest.mark.parametrize("name", [n for n in models.available_models()
+                                  if not n.startswith("resnet")])  # not Sequential: no export
 def test_named_models_match_onnxruntime(onnxrt, name):
     cv.manual_seed(0)
     model = models.get_model(name, input_shape=(1, 28, 28) if name == "mlp" else None)

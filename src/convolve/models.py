@@ -17,12 +17,13 @@ checkpoint stores it and :func:`convolve.io.load_model` rebuilds the model from 
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from pathlib import Path
 
 import numpy as np
 
-from . import nn
+from . import nn, zoo
 from .grad_mode import no_grad
 from .tensor import Tensor
 
@@ -179,6 +180,9 @@ def build_model(spec, input_shape=None):
     spec = load_spec(spec)
     if isinstance(spec, list):
         spec = {"layers": spec}
+    if isinstance(spec, dict) and "zoo" in spec:  # a ResNet/VGG/MobileNet of convolve.zoo
+        return zoo.build(dict(spec, input_shape=list(parse_shape(
+            input_shape if input_shape is not None else spec["input_shape"]))))
     if not isinstance(spec, dict) or not isinstance(spec.get("layers"), list):
         raise TypeError("build_model: expected a list of layers or a dict with a 'layers' list")
     if input_shape is None and spec.get("input_shape") is None:
@@ -293,6 +297,7 @@ def cnn1d_spec(input_shape=(1, 40), num_classes: int = 10, channels: int = 25) -
 
 _SPECS = {"mlp": mlp_spec, "lenet5": lenet5_spec, "lenet5_lc": lenet5_lc_spec,
           "vgg_small": vgg_small_spec, "cnn1d": cnn1d_spec}
+_SPECS.update({name: functools.partial(zoo.zoo_spec, name) for name in zoo.ZOO})
 
 
 def available_models() -> list:

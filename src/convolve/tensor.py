@@ -1,8 +1,7 @@
 """Tensor: an ndarray with a gradient and a link to the op that made it.
 
-Reverse-mode autograd walks the graph in an iterative topological order (no
-recursion, so chains of any length work). Gradients accumulate into ``.grad``
-of leaf tensors that require them, as plain NumPy arrays.
+``Tensor.backward`` hands the graph to ``autograd.py``, which walks it; gradients
+accumulate into ``.grad`` of leaf tensors that require them, as plain NumPy arrays.
 """
 
 from __future__ import annotations
@@ -154,7 +153,7 @@ class Tensor(TensorMethods):
                 raise ValueError(
                     f"backward: gradient has shape {gradient.shape}, expected {self.shape}"
                 )
-        _run_backward(self, gradient, retain_graph)
+        _autograd.run_backward(self, gradient, retain_graph)
 
     # ------------------------------------------------------------- operators
     def __add__(self, other):
@@ -307,89 +306,9 @@ def tensor(data, requires_grad: bool = False, dtype=None, *, device=None,
     return Tensor(data, requires_grad=requires_grad, dtype=dtype)
 
 
-_FREED = object()
-
-
-def _toposort(root: Tensor) -> list:
-    """Nodes (tensors with a ctx) reachable from root, in reverse topological order."""
-    order = []
-    visited = set()
-    stack = [(root, False)]
-    while stack:
-        node, expanded = stack.pop()
-        if expanded:
-            order.append(node)
-            continue
-        if id(node) in visited:
-            continue
-        visited.add(id(node))
-        stack.append((node, True))
-        ctx = node._ctx
-        if ctx is not None:
-            for p in ctx.parents:
-                if isinstance(p, Tensor) and p.requires_grad and p._ctx is not None \
-                        and id(p) not in visited:
-                    stack.append((p, False))
-    order.reverse()
-    return order
-
-
-def _accumulate_leaf(t: Tensor, g: np.ndarray) -> None:
-    if g.dtype != t.data.dtype:
-        g = g.astype(t.data.dtype)
-    if t.grad is None:
-        t.grad = g.copy()  # never alias an array the graph or another leaf holds
-    else:
-        t.grad = t.grad + g
-
-
-def _run_backward(root: Tensor, gradient: np.ndarray, retain_graph: bool) -> None:
-    if root._ctx is None:  # a leaf
-        _accumulate_leaf(root, gradient)
-        return
-    grads = {id(root): gradient}
-    for node in _toposort(root):
-        g = grads.pop(id(node), None)
-        ctx = node._ctx
-        if g is None or ctx is None:
-            continue
-        if ctx.saved is _FREED:
-            raise RuntimeError(
-                "backward: trying to backward through the graph a second time; its saved "
-                "arrays were freed. Pass retain_graph=True to the first backward()."
-            )
-        in_grads = ctx.fn.backward(ctx, g)
-        if not isinstance(in_grads, tuple):
-            in_grads = (in_grads,)
-        for parent, pg in zip(ctx.parents, in_grads):
-            if pg is None or not isinstance(parent, Tensor) or not parent.requires_grad:
-                continue
-            if pg.shape != parent.data.shape:
-                pg = unbroadcast(pg, parent.data.shape)
-            if parent._ctx is None:
-                _accumulate_leaf(parent, pg)
-            else:
-                prev = grads.get(id(parent))
-                grads[id(parent)] = pg if prev is None else prev + pg
-        if not retain_graph:
-            ctx.saved = _FREED
-            ctx.__dict__.clear()
-
-
-def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
-    """Sum ``grad`` over the axes that broadcasting added or stretched to reach it from ``shape``."""
-    if grad.shape == shape:
-        return grad
-    extra = grad.ndim - len(shape)
-    if extra > 0:
-        grad = grad.sum(axis=tuple(range(extra)))
-    axes = tuple(i for i, s in enumerate(shape) if s == 1 and grad.shape[i] != 1)
-    if axes:
-        grad = grad.sum(axis=axes, keepdims=True)
-    return grad.reshape(shape)
-
-
-# Op families, bound late to break the import cycle (they import Tensor).
+# The graph walk and the op families, bound late to break the import cycle (they import Tensor).
+from . import autograd as _autograd
+from .autograd import unbroadcast  # noqa: F401 - its old home
 from .functional import elementwise as _E
 
 _L = importlib.import_module(".functional.linear", __package__)  # F.linear shadows the module

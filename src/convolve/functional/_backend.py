@@ -18,6 +18,7 @@ MODULES = {
     "conv_col2im": "convolve.functional.conv.engines._col2im_kernels",
     "winograd": "convolve.functional.conv.engines._winograd_kernels",
     "depthwise": "convolve.functional.conv.engines._depthwise_kernels",
+    "fused": "convolve.functional._fused_numba",
 }
 _loaded = {}  # name -> module, or False when it cannot be imported (Numba missing)
 

@@ -1,7 +1,7 @@
 """Elementwise ops and activations: arithmetic with broadcasting, exp/log/sqrt, relu, gelu ...
 
 Broadcast gradients are reduced back to each input's shape by the engine
-(``tensor.unbroadcast``), so backward methods return full-shape gradients.
+(``autograd.unbroadcast``), so backward methods return full-shape gradients.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from ._util import check_float
 
 
 def _sum_to(g, shape):
-    from ..tensor import unbroadcast
+    from ..autograd import unbroadcast
 
     return unbroadcast(g, shape)
 

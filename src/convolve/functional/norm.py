@@ -9,6 +9,7 @@ import numpy as np
 from ..function import Function
 from ..random import get_rng
 from ..tensor import Tensor
+from . import _fused
 from ._util import check_float
 
 __all__ = ["batch_norm", "dropout"]
@@ -28,7 +29,10 @@ class BatchNorm(Function):
 
     @staticmethod
     def forward(ctx, x, weight=None, bias=None, running_mean=None, running_var=None,
-                training=False, momentum=0.1, eps=1e-5):
+                training=False, momentum=0.1, eps=1e-5, backend=None):
+        if training and x.flags.c_contiguous and x.dtype in (np.float32, np.float64):
+            return _train_forward(ctx, x, weight, bias, running_mean, running_var, momentum,
+                                  eps, backend)
         axes = (0,) + tuple(range(2, x.ndim))
         shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
         count = x.size // x.shape[1]
@@ -53,6 +57,8 @@ class BatchNorm(Function):
 
     @staticmethod
     def backward(ctx, g):
+        if ctx.meta[0] == "fused":
+            return _train_backward(ctx, g)
         xhat, invstd, w = ctx.saved
         axes, training = ctx.meta
         nx, nw, nb = ctx.needs_input_grad
@@ -68,6 +74,38 @@ class BatchNorm(Function):
             else:
                 gx = gh * invstd
         return gx, gw, gb
+
+
+def _train_forward(ctx, x, weight, bias, running_mean, running_var, momentum, eps, backend):
+    """Training-mode forward in one fused kernel over the (N, C, L) view of x."""
+    n_ch = x.shape[1]
+    x3 = x.reshape(x.shape[0], n_ch, -1)
+    w = np.ones(n_ch, x.dtype) if weight is None else weight.astype(x.dtype, copy=False)
+    b = np.zeros(n_ch, x.dtype) if bias is None else bias.astype(x.dtype, copy=False)
+    mean, var, invstd = (np.empty(n_ch) for _ in range(3))
+    y = np.empty_like(x)
+    k = _fused.kernels(backend)
+    k.bn_train_forward(x3, w, b, float(eps), y.reshape(x3.shape), mean, var, invstd)
+    if running_mean is not None:
+        count = x3.shape[0] * x3.shape[2]
+        running_mean[...] = (1 - momentum) * running_mean + momentum * mean
+        running_var[...] = (1 - momentum) * running_var + momentum * var * (count / (count - 1))
+    ctx.save_for_backward(x3, mean, invstd, w)
+    ctx.meta = ("fused", k)
+    return y
+
+
+def _train_backward(ctx, g):
+    """Gradients of the fused training forward, in one kernel."""
+    x3, mean, invstd, w = ctx.saved
+    k = ctx.meta[1]
+    nx, nw, nb = ctx.needs_input_grad
+    gx = np.empty_like(g) if nx else None
+    gw, gb = np.empty(len(mean)), np.empty(len(mean))
+    g3 = np.ascontiguousarray(g).reshape(x3.shape)
+    k.bn_train_backward(g3, x3, mean, invstd, w, g3 if gx is None else gx.reshape(x3.shape),
+                        gw, gb, bool(nx))
+    return gx, gw.astype(w.dtype) if nw else None, gb.astype(w.dtype) if nb else None
 
 
 def _check_channel_vector(name: str, value, n_channels: int):

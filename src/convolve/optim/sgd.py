@@ -4,9 +4,26 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..functional import _fused, _fused_numpy
 from .optimizer import Optimizer, check_bool, check_real
 
 __all__ = ["SGD"]
+
+
+def _one_pass(data, d, buf, group, backend=None) -> bool:
+    """The momentum update below in one fused pass (``functional/_fused.py``), with the same
+    float operations; False when the Numba loops are not in use or arrays not contiguous."""
+    if any(not a.flags.c_contiguous or a.dtype != data.dtype for a in (d, buf)) \
+            or not data.flags.c_contiguous or data.dtype not in (np.float32, np.float64):
+        return False
+    k = _fused.kernels(backend)
+    if k is _fused_numpy and backend is None:
+        return False
+    f, damp = data.dtype.type, group["dampening"]
+    k.sgd_momentum_update(data.reshape(-1), d.reshape(-1), buf.reshape(-1),
+                          f(group["momentum"]), f(1 - damp), f(-group["lr"]),
+                          bool(group["nesterov"]), damp != 0)
+    return True
 
 
 class SGD(Optimizer):
@@ -63,6 +80,8 @@ class SGD(Optimizer):
             buf = state.get("momentum_buffer")
             if buf is None:
                 buf = state["momentum_buffer"] = d.copy()
+            elif _one_pass(data, d, buf, group):
+                return
             else:
                 buf *= momentum
                 if group["dampening"] == 0:
