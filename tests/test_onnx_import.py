@@ -29,7 +29,8 @@ def run(module, x):
 
 
 # ---------------------------------------------------------------- convolve round trip
-@pytest.mark.parametrize("name", models.available_models())
+@pytest.mark.parametrize("name", [n for n in models.available_models()
+                                  if not n.startswith("resnet")])  # not Sequential: no export
 def test_named_models_round_trip(name):
     cv.manual_seed(0)
     model = models.get_model(name, input_shape=(1, 28, 28) if name == "mlp" else None)
