@@ -18,10 +18,10 @@ from .errors import LimitError, SpecError
 __all__ = ["check_tree", "load_spec"]
 
 
-def check_tree(obj, where: str, nodes: str = "spec_nodes") -> None:
-    """Bound the depth (limit json_depth) and value count (limit ``nodes``) of a parsed
-    JSON/YAML structure, counting shared (aliased) values once per use; iterative."""
-    max_depth, max_nodes = limits.get("json_depth"), limits.get(nodes)
+def check_tree(obj, where: str, nodes: str | None = "spec_nodes") -> None:
+    """Bound the depth (limit json_depth) and value count (limit ``nodes``, None: no count)
+    of a parsed JSON/YAML structure, counting shared (aliased) values once per use."""
+    max_depth, max_nodes = limits.get("json_depth"), limits.get(nodes) if nodes else 0
     stack, count = [(obj, 1)], 0
     while stack:
         item, depth = stack.pop()
