@@ -295,22 +295,13 @@ def predict_command(p):
 
 def load_image(path, shape: tuple, invert: str = "no", pixel_mean: float | None = None):
     """An image file as the model's input (C, H, W): greyscale (C=1) or RGB (C=3), resized to
-    H x W (bilinear), scaled to [0, 1] as the datasets are; optionally inverted."""
-    try:
-        from PIL import Image, UnidentifiedImageError
-    except ImportError:
-        raise CLIError("predict needs Pillow (pip install pillow)") from None
+    H x W (bilinear), scaled to [0, 1] as the datasets are (16-bit and float images by their
+    real range: see :func:`convolve.data.images.read_image`); optionally inverted."""
+    from .data.images import read_image
+
     if len(shape) != 3 or shape[0] not in (1, 3):
         raise CLIError(f"this model takes inputs of shape {shape}, not 1- or 3-channel images")
-    try:
-        with Image.open(path) as img:
-            img = img.convert("L" if shape[0] == 1 else "RGB").resize(
-                (shape[2], shape[1]), Image.BILINEAR)
-            x = np.asarray(img, dtype=np.float32) / 255.0
-    except FileNotFoundError:
-        raise CLIError(f"no such image: {path}") from None
-    except (UnidentifiedImageError, OSError) as err:
-        raise CLIError(f"cannot read image {path}: {err}") from None
+    x = read_image(path, "L" if shape[0] == 1 else "RGB", (shape[1], shape[2]))
     x = x[None] if x.ndim == 2 else x.transpose(2, 0, 1)
     dark_data = pixel_mean is not None and pixel_mean < 0.35
     if invert == "yes" or (invert == "auto" and dark_data and x.mean() > 0.5):

@@ -12,13 +12,12 @@ import os
 import tempfile
 from pathlib import Path
 
+from .. import limits
+from ..errors import DownloadError, LimitError
+
 __all__ = ["DownloadError", "cache_dir", "download_file", "sha256_file"]
 
 _CHUNK = 1 << 20
-
-
-class DownloadError(OSError):
-    """No mirror delivered a file with the expected SHA-256."""
 
 
 def cache_dir() -> Path:
@@ -37,14 +36,20 @@ def sha256_file(path) -> str:
 
 
 def _fetch(url: str, dest: Path, timeout: float) -> tuple[str, str]:
-    """Stream ``url`` into a temp file next to ``dest``; return (temp path, sha256)."""
+    """Stream ``url`` into a temp file next to ``dest``; return (temp path, sha256). Stops
+    with LimitError once more than limit ``download_bytes`` arrive (or are announced)."""
     import urllib.request  # on first use: it pulls in http and email (20 ms of import time)
 
-    digest = hashlib.sha256()
+    digest, total, cap = hashlib.sha256(), 0, limits.get("download_bytes")
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
-            while chunk := resp.read(_CHUNK):
+            announced = resp.headers.get("Content-Length") if hasattr(resp, "headers") else None
+            if announced and announced.strip().isdigit():
+                limits.check("download_bytes", int(announced), f"{url}: announced size")
+            while chunk := resp.read(_CHUNK if cap <= 0 else min(_CHUNK, cap + 1 - total)):
+                total += len(chunk)
+                limits.check("download_bytes", total, f"{url}: received")
                 digest.update(chunk)
                 out.write(chunk)
     except BaseException:
@@ -67,6 +72,8 @@ def download_file(filename: str, mirrors, dest_dir, sha256: str, timeout: float 
         url = mirror.rstrip("/") + "/" + filename
         try:
             tmp, got = _fetch(url, dest, timeout)
+        except LimitError as exc:
+            raise DownloadError(f"could not download {filename}: {exc}") from None
         except (OSError, ValueError) as exc:  # urllib's URLError is an OSError
             failures.append(f"{url}: {exc}")
             continue
