@@ -475,6 +475,15 @@ def describe_error(err: BaseException) -> str:
             f"traceback and please report it)")
 
 
+def _run(args) -> int:
+    """The subcommand, under the memory budget given by --memory-budget (if any)."""
+    from . import limits
+
+    budget = getattr(args, "memory_budget", None)
+    with limits.override(**({} if budget is None else {"memory_budget": budget})):
+        return int(args.run(args) or 0)
+
+
 def main(argv=None) -> int:
     """Run the command line; returns the exit status (0 ok, 1 any error, 2 usage error).
 
@@ -488,11 +497,7 @@ def main(argv=None) -> int:
         print("convolve: error: choose a command, e.g. `convolve train --help`", file=sys.stderr)
         return 2
     try:
-        if getattr(args, "memory_budget", None) is not None:
-            from . import limits
-
-            limits.set_limit("memory_budget", args.memory_budget)
-        return int(args.run(args) or 0)
+        return _run(args)
     except KeyboardInterrupt:
         print("convolve: interrupted", file=sys.stderr)
         return 130

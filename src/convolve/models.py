@@ -134,7 +134,6 @@ def _normalize(spec, input_shape) -> dict:
         got = spec.get("layers") if isinstance(spec, dict) else spec
         raise SpecTypeError(f"build_model: expected a list of layers or a dict with a 'layers' "
                             f"list, received {type(got).__name__}")
-    limits.check("layers", len(spec["layers"]), "build_model: the description's layer count")
     if input_shape is None and spec.get("input_shape") is None:
         raise SpecError("build_model: the input shape is unknown; pass input_shape=(C, H, W)")
     shape = parse_shape(input_shape if input_shape is not None else spec["input_shape"])
@@ -181,7 +180,11 @@ def check_memory(nbytes: int, where: str) -> None:
 
 
 def _gib(n: int) -> str:
-    return f"{n / 2 ** 30:,.3g} GiB" if n >= 2 ** 26 else f"{n / 2 ** 20:,.3g} MiB"
+    """Bytes for people: 512 MiB, 1.5 GiB, 3,200 TiB."""
+    unit = max((u for u in range(5) if n >= 1024 ** u), default=0)
+    value = n / 1024 ** unit
+    text = f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
+    return f"{text} {('B', 'KiB', 'MiB', 'GiB', 'TiB')[unit]}"
 
 
 def dry_input(module, shape: tuple) -> Tensor:

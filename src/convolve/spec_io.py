@@ -22,17 +22,22 @@ def check_tree(obj, where: str, nodes: str | None = "spec_nodes") -> None:
     """Bound the depth (limit json_depth) and value count (limit ``nodes``, None: no count)
     of a parsed JSON/YAML structure, counting shared (aliased) values once per use."""
     max_depth, max_nodes = limits.get("json_depth"), limits.get(nodes) if nodes else 0
-    stack, count = [(obj, 1)], 0
+    stack, count = [(obj, 1)], 1
     while stack:
         item, depth = stack.pop()
-        count += 1
+        if 0 < max_depth < depth:
+            limits.check("json_depth", depth, f"{where}: nested too deeply")
+        children = list(item.values()) if isinstance(item, dict) else item
+        count += len(children) * (2 if isinstance(item, dict) else 1)
         if 0 < max_nodes < count:
             limits.check(nodes, count, f"{where}: too many values")
-        if isinstance(item, (dict, list, tuple)):
-            if 0 < max_depth < depth:
-                limits.check("json_depth", depth, f"{where}: nested too deeply")
-            children = list(item.items()) if isinstance(item, dict) else item
-            stack.extend((c, depth + 1) for c in children)
+        stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list, tuple)))
+
+
+def _check_layers(spec, where: str) -> None:
+    layers = spec.get("layers") if isinstance(spec, dict) else spec
+    if isinstance(layers, list):
+        limits.check("layers", len(layers), f"{where}: the description's layer count")
 
 
 def _yaml_loader(path):
@@ -95,6 +100,7 @@ def load_spec(source):
     LimitError for one over the size, depth, alias or value-count limits.
     """
     if isinstance(source, (dict, list)):
+        _check_layers(source, "load_spec")
         check_tree(source, "load_spec")
         return copy.deepcopy(source)
     if not isinstance(source, (str, Path)):
@@ -110,4 +116,5 @@ def load_spec(source):
     limits.check("spec_bytes", len(text), f"load_spec: {where}")
     spec = _parse(text, where, yaml_file)
     check_tree(spec, f"load_spec: {where}")
+    _check_layers(spec, f"load_spec: {where}")
     return spec
