@@ -18,7 +18,8 @@ __all__ = ["KNOWN", "bound_args", "module_args", "output_shape", "param_count"]
 _SAME = ("ReLU", "LeakyReLU", "Tanh", "Sigmoid", "GELU", "Softmax", "LogSoftmax", "Identity",
          "Dropout", "Dropout2d", "BatchNorm1d", "BatchNorm2d")
 KNOWN = frozenset(_SAME + ("Linear", "Conv1d", "Conv2d", "LocallyConnected2d", "MaxPool1d",
-                           "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool2d",
+                           "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool1d",
+                           "AdaptiveAvgPool2d",
                            "BlurPool2d", "Flatten"))
 
 
@@ -110,9 +111,9 @@ def _grid_shape(cls_name: str, a: dict, shape: tuple) -> tuple:
     _check_rank(cls_name, shape, nd)
     if cls_name in ("MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d"):
         return shape[:1] + _spatial(cls_name, shape, a, nd, True)
-    if cls_name == "AdaptiveAvgPool2d":
+    if cls_name.startswith("AdaptiveAvgPool"):
         size = a["output_size"]
-        vals = tuple(size) if isinstance(size, (tuple, list)) else (size, size)
+        vals = tuple(size) if isinstance(size, (tuple, list)) else (size,) * nd
         return shape[:1] + tuple(int(n if v is None else v) for v, n in zip(vals, shape[1:]))
     if cls_name == "BlurPool2d":
         s = ntuple(a.get("stride", 2), 2, cls_name, "stride")
