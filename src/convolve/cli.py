@@ -469,7 +469,7 @@ def describe_error(err: BaseException) -> str:
     if isinstance(err, OSError) and err.errno == errno.ENOSPC:
         where = f" writing {err.filename}" if err.filename else ""
         return f"no space left on device{where}; free some space or choose another --out"
-    if isinstance(err, USER_ERRORS) or type(err).__module__.startswith("PIL"):
+    if isinstance(err, (*USER_ERRORS, KeyError)) or type(err).__module__.startswith("PIL"):
         return _one_line(err)
     return (f"unexpected {type(err).__name__}: {_one_line(err)} (set CONVOLVE_DEBUG=1 for the "
             f"traceback and please report it)")
