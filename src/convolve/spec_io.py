@@ -25,6 +25,8 @@ def check_tree(obj, where: str, nodes: str | None = "spec_nodes") -> None:
     stack, count = [(obj, 1)], 1
     while stack:
         item, depth = stack.pop()
+        if not isinstance(item, (dict, list, tuple)):
+            continue
         if 0 < max_depth < depth:
             limits.check("json_depth", depth, f"{where}: nested too deeply")
         children = list(item.values()) if isinstance(item, dict) else item
