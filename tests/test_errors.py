@@ -9,11 +9,11 @@ import os
 import pytest
 import safetensors.numpy as st
 from safetensors import safe_open
-from test_limits import assert_one_line, run_limited
 
 from convolve import cli, errors, models
 from convolve.cli import describe_error, main
 from convolve.io import load_checkpoint, save_checkpoint
+from test_limits import assert_one_line, run_limited
 
 
 @pytest.fixture(scope="module")
@@ -114,9 +114,8 @@ def test_pillow_errors_are_one_line(good, tmp_path, capsys):
 
 
 def test_full_disk_and_other_families_are_described():
-    with pytest.raises(OSError) as info:
-        with open("/dev/full", "wb") as fh:
-            fh.write(b"x" * 10)
+    with pytest.raises(OSError) as info, open("/dev/full", "wb") as fh:
+        fh.write(b"x" * 10)
     assert info.value.errno == errno.ENOSPC
     assert describe_error(info.value).startswith("no space left on device")
     assert describe_error(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "/x/last.tmp")) == \

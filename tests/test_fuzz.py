@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import safetensors.numpy as st
-from safetensors import safe_open
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as hs
 from PIL import Image
+from safetensors import safe_open
 
 from convolve import models
 from convolve.data.cifar import RECORD, read_cifar_bin, read_tar_members
@@ -30,7 +30,7 @@ from convolve.errors import ConvolveError
 from convolve.io import load_checkpoint, load_model, save_checkpoint
 
 ALLOWED = (ConvolveError, FileNotFoundError)
-FUZZ = settings(max_examples=int(os.environ.get("CONVOLVE_FUZZ_EXAMPLES", 1000)), deadline=None,
+FUZZ = settings(max_examples=int(os.environ.get("CONVOLVE_FUZZ_EXAMPLES", "1000")), deadline=None,
                 derandomize=bool(os.environ.get("CI")), database=None,
                 suppress_health_check=list(HealthCheck))
 WORK = Path(tempfile.mkdtemp(prefix="convolve-fuzz-"))

@@ -159,8 +159,7 @@ def _gzip_stream(path: Path, head: bytes, zeros: int) -> None:
     block = gzip.compress(bytes(64 << 20), compresslevel=9)
     with open(path, "wb") as f:
         f.write(gzip.compress(head))
-        for _ in range(zeros // (64 << 20)):
-            f.write(block)
+        f.writelines(block for _ in range(zeros // (64 << 20)))
 
 
 @pytest.mark.parametrize("head,match", [

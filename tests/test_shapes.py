@@ -6,12 +6,12 @@ import importlib
 
 import numpy as np
 import pytest
-from layer_stacks import build, random_stack
 
 import convolve as cv
 from convolve import models, nn, shapes
 from convolve.errors import SpecError
 from convolve.summary import summary
+from layer_stacks import build, random_stack
 
 summary_module = importlib.import_module("convolve.summary")  # the package exports the function
 
