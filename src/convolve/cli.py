@@ -501,7 +501,7 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("convolve: interrupted", file=sys.stderr)
         return 130
-    except (Exception, MemoryError, RecursionError) as err:
+    except Exception as err:  # the safety net: MemoryError, RecursionError, bugs included
         if os.environ.get("CONVOLVE_DEBUG"):
             raise
         print(f"convolve: error: {describe_error(err)}", file=sys.stderr)

@@ -65,7 +65,7 @@ def _load_yaml(text: str, path) -> object:
     except ImportError:
         raise SpecError(f"load_spec: reading {path} needs PyYAML (pip install pyyaml)") from None
     try:
-        return yaml.load(text, Loader=_yaml_loader(path))
+        return yaml.load(text, Loader=_yaml_loader(path))  # a SafeLoader subclass: no tags
     except yaml.YAMLError as err:
         raise SpecError(f"load_spec: {path} is not valid YAML: {' '.join(str(err).split())}") \
             from None
