@@ -22,7 +22,6 @@ net). Set CONVOLVE_DEBUG=1 to see the traceback instead.
 from __future__ import annotations
 
 import argparse
-import errno
 import importlib
 import json
 import os
@@ -31,12 +30,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .cli_errors import USER_ERRORS, CLIError, describe_error  # noqa: F401 - re-exported
+
 PLUGIN_MODULES = ("convolve.lab.cli", "convolve.export_cli")
 _SUBCOMMANDS: dict = {}  # name -> (help, setup(parser) -> run(args) -> int)
-
-
-class CLIError(Exception):
-    """A user mistake, reported as one line without a traceback."""
 
 
 def subcommand(name: str, help: str):
@@ -415,9 +412,7 @@ def _run_datasets(args) -> int:
 
 
 # -------------------------------------------------------------------------------------- main
-USER_ERRORS = (CLIError, ValueError, OSError, ImportError)
 _NO_MODEL = ("datasets",)  # subcommands without a --memory-budget option
-_MAX_MESSAGE = 1000
 
 
 def _load_plugins() -> None:
@@ -451,28 +446,6 @@ def build_parser() -> argparse.ArgumentParser:
                                 "8G (default: physical RAM, or $CONVOLVE_MEMORY_BUDGET; 0: no "
                                 "check)")
     return parser
-
-
-def _one_line(err: BaseException) -> str:
-    text = str(err) if not isinstance(err, KeyError) else str(err.args[0] if err.args else err)
-    text = " ".join(text.split()) or type(err).__name__
-    return text if len(text) <= _MAX_MESSAGE else text[:_MAX_MESSAGE] + "..."
-
-
-def describe_error(err: BaseException) -> str:
-    """One line for any exception: the message of a user error, a plain account otherwise."""
-    if isinstance(err, MemoryError):
-        return (f"out of memory{': ' + _one_line(err) if str(err) else ''}; try a smaller "
-                f"--batch-size, input or model (the memory budget is set by --memory-budget)")
-    if isinstance(err, RecursionError):
-        return "the input is nested too deeply to process (RecursionError)"
-    if isinstance(err, OSError) and err.errno == errno.ENOSPC:
-        where = f" writing {err.filename}" if err.filename else ""
-        return f"no space left on device{where}; free some space or choose another --out"
-    if isinstance(err, (*USER_ERRORS, KeyError)) or type(err).__module__.startswith("PIL"):
-        return _one_line(err)
-    return (f"unexpected {type(err).__name__}: {_one_line(err)} (set CONVOLVE_DEBUG=1 for the "
-            f"traceback and please report it)")
 
 
 def _run(args) -> int:
