@@ -190,10 +190,12 @@ SPEC = hs.fixed_dictionaries(
 
 
 @FUZZ
-@given(spec=SPEC, as_text=hs.integers(0, 3), cut=hs.integers(0, 200))
-def test_fuzz_model_specs(spec, as_text, cut):
+@given(spec=SPEC, as_text=hs.integers(0, 4), cut=hs.integers(0, 200), raw=hs.text(max_size=40))
+def test_fuzz_model_specs(spec, as_text, cut, raw):
     text = json.dumps(spec)
-    if as_text == 0:
+    if as_text == 4:
+        source = raw  # any string: JSON text, a path, or neither
+    elif as_text == 0:
         source = spec
     elif as_text == 1:
         source = text if cut % 2 else text[: cut % (len(text) + 1)] or "{"

@@ -71,6 +71,14 @@ def _load_yaml(text: str, path) -> object:
             from None
 
 
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except (OSError, ValueError) as err:  # a name too long, an embedded NUL...
+        raise SpecError(f"load_spec: cannot use {str(path)[:80]!r} as a file name: "
+                        f"{getattr(err, 'strerror', None) or err}") from None
+
+
 def _read_text(path: Path) -> str:
     try:
         size = path.stat().st_size
@@ -111,7 +119,7 @@ def load_spec(source):
     text = str(source)
     path, where, yaml_file = Path(text), "the JSON text", False
     if not text.lstrip().startswith(("{", "[")):
-        if not path.is_file():
+        if not _is_file(path):
             raise FileNotFoundError(f"load_spec: no such model description file: {text}")
         text, where = _read_text(path), path
         yaml_file = path.suffix.lower() in (".yaml", ".yml")
