@@ -11,7 +11,7 @@ layers             CONVOLVE_MAX_LAYERS             layers in one model (10000)
 layer_value        CONVOLVE_MAX_LAYER_VALUE        any int in a layer entry: channels, sizes
 metadata_bytes     CONVOLVE_MAX_METADATA_BYTES     a checkpoint's JSON metadata (64M)
 data_bytes         CONVOLVE_MAX_DATA_BYTES         one decompressed IDX / CIFAR file (4G)
-image_pixels       CONVOLVE_MAX_IMAGE_PIXELS       pixels of one image (8192 x 8192)
+image_pixels       CONVOLVE_MAX_IMAGE_PIXELS       pixels of one image (4096 x 4096)
 download_bytes     CONVOLVE_MAX_DOWNLOAD_BYTES     one downloaded file (2G)
 memory_budget      CONVOLVE_MEMORY_BUDGET          a model's estimated memory (physical RAM)
 =================  ==============================  ===========================================
@@ -39,7 +39,7 @@ LIMITS = {  # name -> (default, environment variable, what it counts)
     "layer_value": (1 << 24, "CONVOLVE_MAX_LAYER_VALUE", ""),
     "metadata_bytes": (64 * _K ** 2, "CONVOLVE_MAX_METADATA_BYTES", "bytes"),
     "data_bytes": (4 * _K ** 3, "CONVOLVE_MAX_DATA_BYTES", "bytes"),
-    "image_pixels": (8192 * 8192, "CONVOLVE_MAX_IMAGE_PIXELS", "pixels"),
+    "image_pixels": (4096 * 4096, "CONVOLVE_MAX_IMAGE_PIXELS", "pixels"),
     "download_bytes": (2 * _K ** 3, "CONVOLVE_MAX_DOWNLOAD_BYTES", "bytes"),
     "memory_budget": (None, "CONVOLVE_MEMORY_BUDGET", "bytes"),
 }

@@ -25,14 +25,16 @@ _HIGH_BIT = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
 
 
 def _scaled(a: np.ndarray, mode: str) -> np.ndarray:
-    """High-bit pixel values -> float32 in [0, 1] by the mode's real range."""
-    a = np.nan_to_num(a.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    """High-bit pixel values -> float32 in [0, 1] by the mode's real range (in place: one
+    float32 array of the image's size is the only copy)."""
+    a = np.nan_to_num(a.astype(np.float32), copy=False, nan=0.0, posinf=0.0, neginf=0.0)
     lo, hi = (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
     if mode.startswith("I;16") or (mode == "I" and lo >= 0 and hi <= 65535):
-        return (a / 65535.0).astype(np.float32)
-    if mode == "F" and lo >= 0 and hi <= 1:
-        return a.astype(np.float32)
-    return ((a - lo) / (hi - lo) if hi > lo else np.zeros_like(a)).astype(np.float32)
+        a /= np.float32(65535)
+    elif not (mode == "F" and lo >= 0 and hi <= 1):
+        a -= np.float32(lo)
+        a *= np.float32(1 / (hi - lo) if hi > lo else 0)
+    return a
 
 
 def _pixels(img, mode: str, size) -> np.ndarray:
@@ -49,7 +51,9 @@ def _pixels(img, mode: str, size) -> np.ndarray:
     img = img.convert(mode)
     if size is not None:
         img = img.resize((size[1], size[0]), Image.Resampling.BILINEAR)
-    return np.asarray(img, dtype=np.float32) / np.float32(255)
+    a = np.array(img, dtype=np.float32)
+    a /= np.float32(255)
+    return a
 
 
 def _open(path: Path):
