@@ -75,7 +75,7 @@ def parse_shape(input_shape, where: str = "build_model") -> tuple:
         input_shape = input_shape.lower().replace("×", "x").replace(",", "x").split("x")
     try:
         shape = tuple(int(s) for s in input_shape)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise InputError(f"{where}: input_shape must be a sequence of positive ints such as "
                          f"(1, 28, 28), received {input_shape!r}") from None
     if not shape or min(shape) < 1:
