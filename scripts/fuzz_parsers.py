@@ -58,7 +58,7 @@ def random_json(rng, depth: int = 0):
     r = rng.random()
     if depth > 3 or r < 0.5:
         return [None, True, int(rng.integers(-3, 12)), float(rng.normal()), "x", "same",
-                10 ** 30, float("nan"), []][int(rng.integers(9))]
+                10 ** 30, float("nan"), [], float("inf"), -1e300][int(rng.integers(11))]
     if r < 0.75:
         return [random_json(rng, depth + 1) for _ in range(int(rng.integers(0, 4)))]
     return {str(rng.integers(0, 5)): random_json(rng, depth + 1)
@@ -166,7 +166,8 @@ class Targets:
                           for _ in range(int(rng.integers(0, 4)))})
                   for _ in range(int(rng.integers(0, 5)))]
         spec = {"layers": layers if rng.random() < 0.9 else random_json(rng),
-                "input_shape": [int(v) for v in rng.integers(-1, 9, size=int(rng.integers(0, 4)))]}
+                "input_shape": [int(v) for v in rng.integers(-1, 9, size=int(rng.integers(0, 4)))]
+                if rng.random() < 0.8 else random_json(rng, 2)}
         text = json.dumps(spec)
         if rng.random() < 0.2:
             text = text[: int(rng.integers(len(text) + 1))]
