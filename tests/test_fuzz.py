@@ -1,5 +1,5 @@
-"""Property tests of the parsers of untrusted input (Hypothesis): IDX, CIFAR, images (and
-ImageFolder), checkpoints and model descriptions. Property: a valid result, or one of the
+"""Property tests of the parsers of untrusted input (Hypothesis): IDX, CIFAR, images and
+ImageFolder, checkpoints and model descriptions. Property: a valid result, or one of the
 documented exception types (convolve.errors, FileNotFoundError); never anything else.
 
 About 10^3 examples per parser, derandomized when CI is set; the longer run is
@@ -23,6 +23,7 @@ from PIL import Image
 from safetensors import safe_open
 
 from convolve import models
+from convolve.data import ImageFolder
 from convolve.data.cifar import RECORD, read_cifar_bin, read_tar_members
 from convolve.data.idx import load_idx
 from convolve.data.images import read_image
@@ -34,6 +35,8 @@ FUZZ = settings(max_examples=int(os.environ.get("CONVOLVE_FUZZ_EXAMPLES", "1000"
                 derandomize=bool(os.environ.get("CI")), database=None,
                 suppress_health_check=list(HealthCheck))
 WORK = Path(tempfile.mkdtemp(prefix="convolve-fuzz-"))
+for _sub in ("folder/a", "folder/b"):
+    (WORK / _sub).mkdir(parents=True)
 
 
 def outcome(fn, *args):
@@ -141,6 +144,10 @@ def test_fuzz_images(seed, edits, mode, size, raw, use_raw):
     if x is not None:
         assert x.dtype == np.float32 and np.isfinite(x).all()
         assert x.min() >= 0 and x.max() <= 1 + 1e-6
+    write("folder/a/x.png", data)
+    write("folder/b/y.png", SEEDS[0])
+    ds = outcome(ImageFolder, WORK / "folder", size or (4, 5), mode)
+    assert ds is None or ds.x.shape[0] == 2
 
 
 # ----------------------------------------------------------------------------- checkpoints
