@@ -153,3 +153,16 @@ def test_exception_hierarchy():
     from convolve.data import DownloadError
     from convolve.io import CheckpointError
     assert CheckpointError is errors.CheckpointError and DownloadError is errors.DownloadError
+
+
+def test_idx_with_an_empty_but_unrepresentable_shape(tmp_path):
+    """Found by scripts/fuzz_parsers.py: 0 x (2**32-1)^3 holds no data, yet NumPy cannot
+    make the shape (its ValueError was not a documented type)."""
+    import struct
+
+    from convolve.data.idx import load_idx
+
+    path = tmp_path / "z-idx3-ubyte"
+    path.write_bytes(bytes([0, 0, 8, 4]) + struct.pack(">4I", 0, *[2 ** 32 - 1] * 3))
+    with pytest.raises(errors.DataError, match="cannot make an array of shape 0x4294967295"):
+        load_idx(path)

@@ -8,6 +8,7 @@ scripts/fuzz_parsers.py."""
 import gzip
 import io
 import json
+import math
 import os
 import struct
 import tarfile
@@ -78,8 +79,9 @@ def idx_files(draw):
         data = draw(hs.binary(max_size=64))
     else:
         code = draw(hs.sampled_from([0x08, 0x09, 0x0B, 0x0C, 0x0D, 0x0E, 0x00, 0x0A, 0xFF]))
-        dims = draw(hs.lists(hs.integers(0, 7), min_size=0, max_size=4))
-        size = int(np.prod(dims)) * {0x0B: 2, 0x0C: 4, 0x0D: 4, 0x0E: 8}.get(code, 1)
+        dims = draw(hs.lists(hs.integers(0, 7) | hs.sampled_from([2 ** 31, 2 ** 32 - 1]),
+                             min_size=0, max_size=4))
+        size = math.prod(dims) * {0x0B: 2, 0x0C: 4, 0x0D: 4, 0x0E: 8}.get(code, 1)
         payload = draw(hs.binary(min_size=size, max_size=size)) if size < 4096 else b""
         data = mutate(idx_bytes(code, dims, payload), draw(EDITS))
     return gzip.compress(data) if draw(hs.booleans()) else data

@@ -93,7 +93,12 @@ def load_idx(path) -> np.ndarray:
         shape = "x".join(map(str, dims))
         raise DataError(f"{name}: expected {expected} bytes of data for {shape} "
                         f"{dtype.newbyteorder('=').name}, found {found}")
-    return np.frombuffer(data, dtype=dtype).reshape(dims).astype(dtype.newbyteorder("="))
+    try:
+        array = np.frombuffer(data, dtype=dtype).reshape(dims)
+    except ValueError as exc:  # e.g. 0 x 2**32 x 2**32 x 2**32: empty, yet too big a shape
+        raise DataError(f"{name}: cannot make an array of shape {'x'.join(map(str, dims))}: "
+                        f"{exc}") from None
+    return array.astype(dtype.newbyteorder("="))
 
 
 class MNIST(ArrayDataset):
