@@ -60,7 +60,7 @@ HOSTILE = {
     "huge channels": ({"architecture": {"input_shape": [1, 8, 8], "layers": [
         {"type": "conv2d", "out_channels": 10 ** 15, "kernel_size": 3}]}}, "layer_value"),
     "bad rng": ({"rng": {"bit_generator": "PCG64", "state": "x"}}, "damaged RNG state"),
-    "bad epoch": ({"epoch": "soon"}, "damaged metadata"),
+    "bad epoch": ({"epoch": "soon"}, "'soon'"),
     "bad skeleton": ({"extra": {"__dict__": 5}}, "damaged metadata"),
     "dangling array": ({"extra": {"__array__": "extra/999"}}, "damaged metadata"),
     "not json": ({"extra": "{nope"}, "damaged metadata"),

@@ -151,14 +151,25 @@ def plan_model(spec, input_shape=None) -> tuple[dict, list]:
         where = f"build_model: layer {i} ({kind})"
         try:
             args = shapes.bound_args(cls, kwargs, where)
-            out = shapes.output_shape(cls.__name__, args, shape)
-            params = shapes.param_count(cls.__name__, args, shape, out)
+            try:
+                out = shapes.output_shape(cls.__name__, args, shape)
+                params = shapes.param_count(cls.__name__, args, shape, out)
+            except shapes.NoRule:
+                check_memory(estimate_memory(planned, spec["input_shape"]), where)
+                out, params = _built_shape(cls, kwargs, shape)
         except (ValueError, TypeError, KeyError) as err:
             raise SpecError(f"{where} cannot take input of shape {shape}: {err}") from None
         planned.append({"kind": kind, "cls": cls, "kwargs": kwargs, "args": args,
                         "in_shape": shape, "out_shape": out, "params": params})
         shape = out
     return spec, planned
+
+
+def _built_shape(cls, kwargs: dict, shape: tuple) -> tuple[tuple, int]:
+    """(output shape, parameter count) of a layer type without a rule in convolve.shapes:
+    built and run on one zero sample."""
+    layer = cls(**kwargs)
+    return output_shape(layer, shape), int(sum(p.data.size for p in layer.parameters()))
 
 
 def estimate_memory(planned, input_shape, itemsize: int = 4) -> int:

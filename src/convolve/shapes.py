@@ -13,14 +13,23 @@ import math
 
 from .functional._util import ntuple
 
-__all__ = ["KNOWN", "bound_args", "module_args", "output_shape", "param_count"]
+__all__ = ["KNOWN", "SHAPED", "NoRule", "bound_args", "module_args", "output_shape",
+           "param_count"]
 
 _SAME = ("ReLU", "LeakyReLU", "Tanh", "Sigmoid", "GELU", "Softmax", "LogSoftmax", "Identity",
-         "Dropout", "Dropout2d", "BatchNorm1d", "BatchNorm2d")
+         "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "BatchNorm1d", "BatchNorm2d", "ELU",
+         "SiLU", "Mish", "Softplus", "Hardtanh", "ReLU6", "Hardswish", "Hardsigmoid",
+         "LogSigmoid", "Softsign", "Tanhshrink")
+# keep the shape; their parameters are counted on the built layer (no rule here)
+_SAME_PARAMS = ("GroupNorm", "LayerNorm", "InstanceNorm1d", "InstanceNorm2d", "PReLU")
 KNOWN = frozenset(_SAME + ("Linear", "Conv1d", "Conv2d", "LocallyConnected2d", "MaxPool1d",
                            "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool1d",
-                           "AdaptiveAvgPool2d",
-                           "BlurPool2d", "Flatten"))
+                           "AdaptiveAvgPool2d", "BlurPool2d", "Flatten"))
+SHAPED = KNOWN | frozenset(_SAME_PARAMS)  # layers with a shape rule
+
+
+class NoRule(LookupError):
+    """No shape or parameter rule for this layer type: build the layer to find out."""
 
 
 def bound_args(cls, kwargs: dict, where: str) -> dict:
@@ -83,7 +92,7 @@ def _spatial(op: str, shape: tuple, a: dict, nd: int, pool: bool) -> tuple:
 def output_shape(cls_name: str, a: dict, shape: tuple) -> tuple:
     """Per-sample output shape of layer class ``cls_name`` with arguments ``a``."""
     shape = tuple(int(n) for n in shape)
-    if cls_name in _SAME:
+    if cls_name in _SAME or cls_name in _SAME_PARAMS:
         return shape
     if cls_name == "Linear":
         if shape[-1] != a["in_features"]:
@@ -118,7 +127,7 @@ def _grid_shape(cls_name: str, a: dict, shape: tuple) -> tuple:
     if cls_name == "BlurPool2d":
         s = ntuple(a.get("stride", 2), 2, cls_name, "stride")
         return shape[:1] + tuple((n - 1) // si + 1 for n, si in zip(shape[1:], s))
-    raise ValueError(f"output_shape: no shape rule for layer type {cls_name}")
+    raise NoRule(cls_name)
 
 
 def param_count(cls_name: str, a: dict, in_shape: tuple, out_shape: tuple) -> int:
@@ -135,4 +144,6 @@ def param_count(cls_name: str, a: dict, in_shape: tuple, out_shape: tuple) -> in
         return math.prod(out_shape) * (int(a["in_channels"]) * k + bias)
     if cls_name in ("BatchNorm1d", "BatchNorm2d"):
         return 2 * in_shape[0] if a.get("affine", True) else 0
+    if cls_name not in KNOWN:
+        raise NoRule(cls_name)
     return 0

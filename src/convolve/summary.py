@@ -118,7 +118,7 @@ def _leaves(model):
     leaves = []
     for name, m in model.named_modules():
         if next(m.children(), None) is None:
-            if type(m).__name__ not in shapes.KNOWN:
+            if type(m).__name__ not in shapes.SHAPED:
                 return None
             leaves.append((name, m))
         elif not isinstance(m, Sequential):
