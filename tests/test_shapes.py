@@ -89,3 +89,10 @@ def test_a_layer_without_rules_is_built_to_plan_it(monkeypatch):
                                     {"type": "double"}], (1, 5, 5))
     assert planned[1]["out_shape"] == (18,) and planned[1]["params"] == 0
     assert summary([{"type": "double"}], (2, 3, 3)).rows[0].output_shape == (18,)
+
+
+@pytest.mark.parametrize("size", [float("inf"), 0, [2, 0], [2, 2, 2], True, "x"])
+def test_adaptive_output_size_checked_by_the_planner(size):
+    """Found by scripts/fuzz_parsers.py: an infinite output_size raised OverflowError."""
+    with pytest.raises(SpecError, match="output_size"):
+        models.build_model([{"type": "adaptiveavgpool2d", "output_size": size}], (6, 3, 6))

@@ -157,7 +157,7 @@ def plan_model(spec, input_shape=None) -> tuple[dict, list]:
             except shapes.NoRule:
                 check_memory(estimate_memory(planned, spec["input_shape"]), where)
                 out, params = _built_shape(cls, kwargs, shape)
-        except (ValueError, TypeError, KeyError) as err:
+        except (ValueError, TypeError, KeyError, OverflowError) as err:
             raise SpecError(f"{where} cannot take input of shape {shape}: {err}") from None
         planned.append({"kind": kind, "cls": cls, "kwargs": kwargs, "args": args,
                         "in_shape": shape, "out_shape": out, "params": params})
@@ -238,7 +238,7 @@ def build_model(spec, input_shape=None):
         try:
             layer = p["cls"](**p["kwargs"])
             shape = output_shape(layer, p["in_shape"])
-        except (ValueError, TypeError) as err:
+        except (ValueError, TypeError, OverflowError) as err:
             raise SpecError(f"build_model: layer {i} ({p['kind']}) cannot take input of "
                             f"shape {p['in_shape']}: {err}") from None
         if shape != p["out_shape"]:

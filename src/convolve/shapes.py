@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import numbers
 
 from .functional._util import ntuple
 
@@ -123,6 +124,11 @@ def _grid_shape(cls_name: str, a: dict, shape: tuple) -> tuple:
     if cls_name.startswith("AdaptiveAvgPool"):
         size = a["output_size"]
         vals = tuple(size) if isinstance(size, (tuple, list)) else (size,) * nd
+        if len(vals) != nd or not all(v is None or (isinstance(v, numbers.Integral)
+                                                    and not isinstance(v, bool) and v >= 1)
+                                      for v in vals):
+            raise ValueError(f"{cls_name}: output_size must be ints >= 1 (or None), received "
+                             f"output_size={size!r}")
         return shape[:1] + tuple(int(n if v is None else v) for v, n in zip(vals, shape[1:]))
     if cls_name == "BlurPool2d":
         s = ntuple(a.get("stride", 2), 2, cls_name, "stride")
