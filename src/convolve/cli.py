@@ -14,8 +14,9 @@ skipped)::
         return lambda args: print(args.data) or 0
 
 A user mistake (bad path, bad shape, unknown model or dataset...) prints one line
-``convolve: error: ...`` to stderr and exits with status 1 (argparse's own usage errors: 2).
-Set CONVOLVE_DEBUG=1 to see the traceback instead.
+``convolve: error: ...`` to stderr and exits with status 1 (argparse's own usage errors: 2);
+so does every other exception (out of memory, a full disk, a bug: :func:`main` is the safety
+net). Set CONVOLVE_DEBUG=1 to see the traceback instead.
 """
 
 from __future__ import annotations
@@ -29,12 +30,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .cli_errors import USER_ERRORS, CLIError, describe_error  # noqa: F401 - re-exported
+
 PLUGIN_MODULES = ("convolve.lab.cli", "convolve.export_cli")
 _SUBCOMMANDS: dict = {}  # name -> (help, setup(parser) -> run(args) -> int)
-
-
-class CLIError(Exception):
-    """A user mistake, reported as one line without a traceback."""
 
 
 def subcommand(name: str, help: str):
@@ -119,6 +118,23 @@ def _checkpoint(path: str) -> dict:
     if not p.exists():
         raise CLIError(f"no such checkpoint: {path}")
     return load_checkpoint(p)
+
+
+def _data_info(ckpt: dict) -> dict:
+    """The checkpoint's ``extra["data"]`` with only well-typed fields (name, classes,
+    pixel_mean); a checkpoint from elsewhere may hold anything there."""
+    extra = ckpt.get("extra") if isinstance(ckpt.get("extra"), dict) else {}
+    data = extra.get("data") if isinstance(extra.get("data"), dict) else {}
+    info = {}
+    if isinstance(data.get("name"), str):
+        info["name"] = data["name"]
+    if isinstance(data.get("pixel_mean"), (int, float)) and not isinstance(data["pixel_mean"],
+                                                                          bool):
+        info["pixel_mean"] = float(data["pixel_mean"])
+    classes = data.get("classes")
+    if isinstance(classes, list) and all(isinstance(c, (str, int)) for c in classes):
+        info["classes"] = [str(c) for c in classes]
+    return info
 
 
 def _model_from(ckpt: dict):
@@ -234,7 +250,7 @@ def _run_eval(args) -> int:
     else:
         ckpt = _checkpoint(args.checkpoint)
         model = _model_from(ckpt)
-    name = args.data or ((ckpt["extra"] or {}).get("data") or {}).get("name")
+    name = args.data or _data_info(ckpt).get("name")
     if not name:
         raise CLIError(f"{ckpt['path']} does not say which data it was trained on; pass --data")
     if args.split == "val":
@@ -266,27 +282,20 @@ def predict_command(p):
     p.add_argument("--invert", choices=["auto", "yes", "no"], default="auto",
                    help="invert grey levels; auto does it for dark-background training data "
                         "(MNIST, digits) given a light image")
-    return _run_predict
+    p.add_argument("--json", action="store_true", help="print the predictions as JSON lines")
+    _threads_option(p)
+    return _with_threads(_run_predict)
 
 
 def load_image(path, shape: tuple, invert: str = "no", pixel_mean: float | None = None):
     """An image file as the model's input (C, H, W): greyscale (C=1) or RGB (C=3), resized to
-    H x W (bilinear), scaled to [0, 1] as the datasets are; optionally inverted."""
-    try:
-        from PIL import Image, UnidentifiedImageError
-    except ImportError:
-        raise CLIError("predict needs Pillow (pip install pillow)") from None
+    H x W (bilinear), scaled to [0, 1] as the datasets are (16-bit and float images by their
+    real range: see :func:`convolve.data.images.read_image`); optionally inverted."""
+    from .data.images import read_image
+
     if len(shape) != 3 or shape[0] not in (1, 3):
         raise CLIError(f"this model takes inputs of shape {shape}, not 1- or 3-channel images")
-    try:
-        with Image.open(path) as img:
-            img = img.convert("L" if shape[0] == 1 else "RGB").resize(
-                (shape[2], shape[1]), Image.BILINEAR)
-            x = np.asarray(img, dtype=np.float32) / 255.0
-    except FileNotFoundError:
-        raise CLIError(f"no such image: {path}") from None
-    except (UnidentifiedImageError, OSError) as err:
-        raise CLIError(f"cannot read image {path}: {err}") from None
+    x = read_image(path, "L" if shape[0] == 1 else "RGB", (shape[1], shape[2]))
     x = x[None] if x.ndim == 2 else x.transpose(2, 0, 1)
     dark_data = pixel_mean is not None and pixel_mean < 0.35
     if invert == "yes" or (invert == "auto" and dark_data and x.mean() > 0.5):
@@ -302,16 +311,22 @@ def _run_predict(args) -> int:
     ckpt = _checkpoint(args.checkpoint)
     model = _model_from(ckpt)
     shape = tuple(model.spec["input_shape"])
-    info = (ckpt["extra"] or {}).get("data") or {}
+    info = _data_info(ckpt)
     batch = np.stack([load_image(f, shape, args.invert, info.get("pixel_mean"))
                       for f in args.images])
     logits = predict(model, batch)
     z = logits - logits.max(axis=1, keepdims=True)
     probs = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
-    names = info.get("classes") or [str(k) for k in range(probs.shape[1])]
+    names = info.get("classes", [])
+    if len(names) != probs.shape[1]:
+        names = [str(k) for k in range(probs.shape[1])]
     for f, pr in zip(args.images, probs):
         top = np.argsort(-pr)[:args.top]
-        print(f"{f}: " + ", ".join(f"{names[k]} {pr[k]:.1%}" for k in top))
+        if args.json:
+            print(json.dumps({"image": f, "top": [{"class": names[k], "probability":
+                                                   float(pr[k])} for k in top]}))
+        else:
+            print(f"{f}: " + ", ".join(f"{names[k]} {pr[k]:.1%}" for k in top))
     return 0
 
 
@@ -330,7 +345,8 @@ def summary_command(p):
     return _run_summary
 
 
-def _summary_model(source: str, shape, classes: int):
+def _summary_source(source: str, shape, classes: int):
+    """A checkpoint's model, or a description (named model or file) that is not built."""
     from . import models
 
     if source.endswith(".safetensors") or Path(source).is_dir():
@@ -338,9 +354,9 @@ def _summary_model(source: str, shape, classes: int):
     if source.lower().endswith(".onnx"):
         return _onnx_model(source)
     if source in models.available_models():
-        return models.get_model(source, shape, classes)
+        return models.model_spec(source, shape, classes)
     if Path(source).suffix.lower() in (".json", ".yaml", ".yml"):
-        return models.build_model(source, shape)
+        return models.load_spec(source)
     raise CLIError(f"unknown model {source!r}: not one of {', '.join(models.available_models())}"
                    f", a .json/.yaml description or a checkpoint")
 
@@ -349,10 +365,17 @@ def _run_summary(args) -> int:
     from .summary import summary
 
     shape = parse_shape(args.input) if args.input else None
-    model = _summary_model(args.model, shape, args.classes)
+    source = _summary_source(args.model, shape, args.classes)
     if args.plan:
-        return _print_plans(model, shape or tuple(model.spec["input_shape"]), args.batch)
-    s = summary(model, shape or tuple(model.spec["input_shape"]))
+        from .models import build_model
+        from .nn import Module
+
+        model = source if isinstance(source, Module) else build_model(source, shape)
+        spec = getattr(model, "spec", None) or {}
+        if shape is None and "input_shape" not in spec:
+            raise CLIError(f"{args.model}: pass --input to plan its convolutions")
+        return _print_plans(model, shape or tuple(spec["input_shape"]), args.batch)
+    s = summary(source, shape)
     print(json.dumps(s.to_dict()) if args.json else s)
     return 0
 
@@ -391,7 +414,7 @@ def _run_datasets(args) -> int:
 
 
 # -------------------------------------------------------------------------------------- main
-USER_ERRORS = (CLIError, ValueError, OSError, ImportError)
+_NO_MODEL = ("datasets",)  # subcommands without a --memory-budget option
 
 
 def _load_plugins() -> None:
@@ -401,6 +424,11 @@ def _load_plugins() -> None:
         except ModuleNotFoundError as err:
             if err.name != name:  # the plug-in exists but one of its imports is missing
                 raise
+
+
+def hidden_alias(p, flag: str, dest: str, **kw) -> None:
+    """An old spelling ``flag`` of the option stored in ``dest``, accepted but not shown."""
+    p.add_argument(flag, dest=dest, help=argparse.SUPPRESS, default=argparse.SUPPRESS, **kw)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -414,16 +442,29 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (help_text, setup) in _SUBCOMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(run=setup(p))
+        if name not in _NO_MODEL:
+            p.add_argument("--memory-budget", metavar="SIZE",
+                           help="refuse models estimated to need more memory than this, e.g. "
+                                "8G (default: physical RAM, or $CONVOLVE_MEMORY_BUDGET; 0: no "
+                                "check)")
     return parser
 
 
-def _one_line(err: BaseException) -> str:
-    text = str(err) if not isinstance(err, KeyError) else str(err.args[0] if err.args else err)
-    return " ".join(text.split()) or type(err).__name__
+def _run(args) -> int:
+    """The subcommand, under the memory budget given by --memory-budget (if any)."""
+    from . import limits
+
+    budget = getattr(args, "memory_budget", None)
+    with limits.override(**({} if budget is None else {"memory_budget": budget})):
+        return int(args.run(args) or 0)
 
 
 def main(argv=None) -> int:
-    """Run the command line; returns the exit status (0 ok, 1 user error, 2 usage error)."""
+    """Run the command line; returns the exit status (0 ok, 1 any error, 2 usage error).
+
+    Every exception becomes one line ``convolve: error: ...`` on stderr (set CONVOLVE_DEBUG=1
+    for the traceback instead).
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "run", None) is None:
@@ -431,14 +472,14 @@ def main(argv=None) -> int:
         print("convolve: error: choose a command, e.g. `convolve train --help`", file=sys.stderr)
         return 2
     try:
-        return int(args.run(args) or 0)
+        return _run(args)
     except KeyboardInterrupt:
         print("convolve: interrupted", file=sys.stderr)
         return 130
-    except USER_ERRORS as err:
+    except Exception as err:  # the safety net: MemoryError, RecursionError, bugs included
         if os.environ.get("CONVOLVE_DEBUG"):
             raise
-        print(f"convolve: error: {_one_line(err)}", file=sys.stderr)
+        print(f"convolve: error: {describe_error(err)}", file=sys.stderr)
         return 1
 
 

@@ -19,8 +19,11 @@ import numpy as np
 import safetensors.numpy as st
 from safetensors import safe_open
 
+from . import limits
 from . import random as _random
 from ._fileio import atomic_write
+from .errors import CheckpointError, LimitError
+from .spec_io import check_tree
 from .tensor import Tensor
 
 __all__ = [
@@ -36,10 +39,6 @@ __all__ = [
 
 FORMAT = "convolve.checkpoint"
 FORMAT_VERSION = "1"
-
-
-class CheckpointError(ValueError):
-    """A file that is missing, truncated, corrupted or not a convolve checkpoint."""
 
 
 # --------------------------------------------------------------- nested state <-> arrays + JSON
@@ -146,6 +145,8 @@ def _read(path: Path):
     except Exception as err:  # noqa: BLE001 - safetensors raises its own error types
         raise CheckpointError(f"load_checkpoint: {path} is not a readable safetensors file "
                               f"(truncated or corrupted?): {err}") from None
+    limits.check("metadata_bytes", sum(len(k) + len(v) for k, v in meta.items()),
+                 f"load_checkpoint: {path}'s metadata")
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"load_checkpoint: {path} is a safetensors file but not a convolve "
                               f"checkpoint (metadata format={meta.get('format')!r})")
@@ -153,6 +154,33 @@ def _read(path: Path):
         raise CheckpointError(f"load_checkpoint: {path} has format version "
                               f"{meta.get('format_version')!r}, this convolve reads {FORMAT_VERSION}")
     return arrays, meta
+
+
+def _json_field(meta: dict, name: str, path: Path):
+    """One metadata field parsed as JSON, bounded in depth (limit json_depth)."""
+    try:
+        value = json.loads(meta[name])
+    except RecursionError:
+        raise LimitError(f"load_checkpoint: {path}'s metadata field {name!r} is nested too "
+                         f"deeply to parse") from None
+    check_tree(value, f"load_checkpoint: {path}'s metadata field {name!r}", nodes=None)
+    return value
+
+
+def _expect(value, kind, what: str, path: Path):
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise CheckpointError(f"load_checkpoint: {path} has damaged metadata: {what} must be "
+                              f"{getattr(kind, '__name__', 'of another type')}, "
+                              f"received {type(value).__name__}")
+    return value
+
+
+def _check_rng(state, path: Path):
+    try:
+        np.random.PCG64().state = state
+    except (TypeError, ValueError, KeyError, OverflowError) as err:
+        raise CheckpointError(f"load_checkpoint: {path} has a damaged RNG state: {err}") from None
+    return state
 
 
 def _epoch(path: Path, text) -> int:
@@ -168,21 +196,31 @@ def load_checkpoint(path) -> dict:
     """Read a checkpoint -> dict with keys model (OrderedDict of arrays), optimizer, scheduler,
     loader (state dicts or None), epoch, rng, architecture, extra, model_class, path.
 
-    Raises FileNotFoundError for a missing file and CheckpointError (a ValueError naming the
-    file) for a truncated, corrupted or foreign file.
+    Raises FileNotFoundError for a missing file, CheckpointError (a ValueError naming the
+    file) for a truncated, corrupted or foreign file or damaged metadata, and LimitError for
+    metadata over the size or depth limits.
     """
     path = Path(path)
     arrays, meta = _read(path)
     try:
         out = {"path": str(path), "epoch": _epoch(path, meta.get("epoch")),
-               "model_class": meta.get("model_class"), "rng": json.loads(meta["rng"])}
-        out["model"] = OrderedDict((k, arrays[f"model/{k}"])
-                                   for k in json.loads(meta["model_keys"]))
+               "model_class": meta.get("model_class"),
+               "rng": _check_rng(_json_field(meta, "rng", path), path)}
+        keys = _expect(_json_field(meta, "model_keys", path), list, "model_keys", path)
+        out["model"] = OrderedDict((k, arrays[f"model/{k}"]) for k in keys)
         for name in ("optimizer", "scheduler", "loader", "extra"):
-            out[name] = unflatten_state(json.loads(meta[name]), arrays) if name in meta else None
-        out["architecture"] = json.loads(meta["architecture"]) if "architecture" in meta else None
-    except (KeyError, ValueError, TypeError) as err:
-        raise CheckpointError(f"load_checkpoint: {path} has damaged metadata: {err}") from None
+            out[name] = unflatten_state(_json_field(meta, name, path), arrays) \
+                if name in meta else None
+        arch = _json_field(meta, "architecture", path) if "architecture" in meta else None
+        out["architecture"] = None if arch is None else _expect(arch, dict, "architecture", path)
+        for name in ("optimizer", "scheduler", "loader", "extra"):
+            if out[name] is not None:
+                _expect(out[name], dict, name, path)
+    except (KeyError, ValueError, TypeError, AttributeError) as err:
+        if isinstance(err, (CheckpointError, LimitError)):
+            raise
+        raise CheckpointError(f"load_checkpoint: {path} has damaged metadata: "
+                              f"{type(err).__name__}: {err}") from None
     return out
 
 
@@ -212,7 +250,11 @@ def load_model(path):
     if ckpt["architecture"] is None:
         raise CheckpointError(f"load_model: {ckpt['path']} stores no architecture description; "
                               f"build the model yourself and use load_checkpoint()['model']")
-    model = build_model(ckpt["architecture"])
-    model.load_state_dict(ckpt["model"])
+    try:
+        model = build_model(ckpt["architecture"])
+        model.load_state_dict(ckpt["model"])
+    except (ValueError, KeyError, TypeError) as err:
+        kind = type(err) if isinstance(err, LimitError) else CheckpointError
+        raise kind(f"load_model: {ckpt['path']}: {str(err).strip(chr(39))}") from None
     model.eval()
     return model

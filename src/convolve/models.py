@@ -16,14 +16,15 @@ checkpoint stores it and :func:`convolve.io.load_model` rebuilds the model from 
 
 from __future__ import annotations
 
-import copy
 import functools
-import json
-from pathlib import Path
+import math
+import numbers
 
 import numpy as np
 
-from . import nn, zoo
+from . import limits, nn, shapes, zoo
+from . import spec_io as _spec_io
+from .errors import InputError, LimitError, SpecError, SpecTypeError
 from .grad_mode import no_grad
 from .tensor import Tensor
 
@@ -40,6 +41,7 @@ __all__ = [
     "model_spec",
     "output_shape",
     "parse_shape",
+    "plan_model",
     "vgg_small",
 ]
 
@@ -76,11 +78,11 @@ def parse_shape(input_shape, where: str = "build_model") -> tuple:
         input_shape = input_shape.lower().replace("×", "x").replace(",", "x").split("x")
     try:
         shape = tuple(int(s) for s in input_shape)
-    except (TypeError, ValueError):
-        raise ValueError(f"{where}: input_shape must be a sequence of positive ints such as "
+    except (TypeError, ValueError, OverflowError):
+        raise InputError(f"{where}: input_shape must be a sequence of positive ints such as "
                          f"(1, 28, 28), received {input_shape!r}") from None
     if not shape or min(shape) < 1:
-        raise ValueError(f"{where}: input_shape must be non-empty with positive sizes, "
+        raise InputError(f"{where}: input_shape must be non-empty with positive sizes, "
                          f"received {input_shape!r}")
     return shape
 
@@ -88,7 +90,7 @@ def parse_shape(input_shape, where: str = "build_model") -> tuple:
 def _inferred(kind: str, shape: tuple, layer: str):
     if kind == "features":
         if len(shape) != 1:
-            raise ValueError(f"build_model: layer {layer!r} needs a flat input (features,), "
+            raise SpecError(f"build_model: layer {layer!r} needs a flat input (features,), "
                              f"received shape {shape}; add {{\"type\": \"flatten\"}} before it")
         return shape[0]
     if kind == "channels":
@@ -98,27 +100,107 @@ def _inferred(kind: str, shape: tuple, layer: str):
     return list(shape[1:])  # "spatial"
 
 
-def _make_layer(entry, shape: tuple, index: int):
+def _largest_int(value) -> int:
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return abs(int(value))
+    if isinstance(value, (list, tuple)):
+        return max((_largest_int(v) for v in value), default=0)
+    return 0
+
+
+def _resolve(entry, shape: tuple, index: int):
+    """(kind, nn class, constructor kwargs) of one layer entry, inferred arguments filled in."""
     if not isinstance(entry, dict) or "type" not in entry:
-        raise ValueError(f"build_model: layer {index} must be a dict with a 'type' key, "
-                         f"received {entry!r}")
-    kind = str(entry["type"]).lower()
+        raise SpecError(f"build_model: layer {index} must be a dict with a 'type' key, "
+                        f"received {str(entry)[:80]!r}")
+    kind = str(entry["type"])[:80].lower()
     kind = _ALIASES.get(kind, kind)
     if kind not in LAYER_TYPES:
-        raise ValueError(f"build_model: layer {index} has unknown type {entry['type']!r}; "
-                         f"known types: {', '.join(sorted(LAYER_TYPES))}")
+        raise SpecError(f"build_model: layer {index} has unknown type {kind!r}; "
+                        f"known types: {', '.join(sorted(LAYER_TYPES))}")
     cls_name, infer = LAYER_TYPES[kind]
     cls = getattr(nn, cls_name, None)
     if cls is None:
-        raise ValueError(f"build_model: layer type {kind!r} needs convolve.nn.{cls_name}, "
-                         f"which this installation lacks")
-    kwargs = {k: v for k, v in entry.items() if k != "type"}
+        raise SpecError(f"build_model: layer type {kind!r} needs convolve.nn.{cls_name}, "
+                        f"which this installation lacks")
+    kwargs = {str(k): v for k, v in entry.items() if k != "type"}
+    limits.check("layer_value", _largest_int(list(kwargs.values())),
+                 f"build_model: layer {index} ({kind}): a value")
     for arg, how in infer.items():
         kwargs.setdefault(arg, _inferred(how, shape, kind))
-    try:
-        return cls(**kwargs)
-    except TypeError as err:
-        raise ValueError(f"build_model: layer {index} ({kind}): {err}") from None
+    return kind, cls, kwargs
+
+
+def _normalize(spec, input_shape) -> dict:
+    spec = load_spec(spec)
+    if isinstance(spec, list):
+        spec = {"layers": spec}
+    if not isinstance(spec, dict) or not isinstance(spec.get("layers"), list):
+        got = spec.get("layers") if isinstance(spec, dict) else spec
+        raise SpecTypeError(f"build_model: expected a list of layers or a dict with a 'layers' "
+                            f"list, received {type(got).__name__}")
+    if input_shape is None and spec.get("input_shape") is None:
+        raise SpecError("build_model: the input shape is unknown; pass input_shape=(C, H, W)")
+    shape = parse_shape(input_shape if input_shape is not None else spec["input_shape"])
+    spec["input_shape"] = list(shape)
+    return spec
+
+
+def plan_model(spec, input_shape=None) -> tuple[dict, list]:
+    """Check a description without allocating anything: (normalised spec, one dict per layer
+    with kind, cls, kwargs, in_shape, out_shape, params). Raises SpecError/LimitError."""
+    spec = _normalize(spec, input_shape)
+    shape, planned = tuple(spec["input_shape"]), []
+    for i, entry in enumerate(spec["layers"]):
+        kind, cls, kwargs = _resolve(entry, shape, i)
+        where = f"build_model: layer {i} ({kind})"
+        try:
+            args = shapes.bound_args(cls, kwargs, where)
+            try:
+                out = shapes.output_shape(cls.__name__, args, shape)
+                params = shapes.param_count(cls.__name__, args, shape, out)
+            except shapes.NoRule:
+                check_memory(estimate_memory(planned, spec["input_shape"]), where)
+                out, params = _built_shape(cls, kwargs, shape)
+        except (ValueError, TypeError, KeyError, OverflowError) as err:
+            raise SpecError(f"{where} cannot take input of shape {shape}: {err}") from None
+        planned.append({"kind": kind, "cls": cls, "kwargs": kwargs, "args": args,
+                        "in_shape": shape, "out_shape": out, "params": params})
+        shape = out
+    return spec, planned
+
+
+def _built_shape(cls, kwargs: dict, shape: tuple) -> tuple[tuple, int]:
+    """(output shape, parameter count) of a layer type without a rule in convolve.shapes:
+    built and run on one zero sample."""
+    layer = cls(**kwargs)
+    return output_shape(layer, shape), int(sum(p.data.size for p in layer.parameters()))
+
+
+def estimate_memory(planned, input_shape, itemsize: int = 4) -> int:
+    """Bytes to train a planned model on one sample: parameters x 4 (weights, gradients, two
+    optimizer moments) + activations x 2 (outputs and their gradients)."""
+    params = sum(p["params"] for p in planned)
+    acts = math.prod(input_shape) + sum(math.prod(p["out_shape"]) for p in planned)
+    return itemsize * (4 * params + 2 * acts)
+
+
+def check_memory(nbytes: int, where: str) -> None:
+    """Raise LimitError when ``nbytes`` exceeds the memory budget (limit memory_budget)."""
+    budget = limits.get("memory_budget")
+    if 0 < budget < nbytes:
+        raise LimitError(f"{where}: the model needs about {_gib(nbytes)} (parameters, "
+                         f"gradients, optimizer state and one sample's activations), over the "
+                         f"memory budget of {_gib(budget)}; raise it with --memory-budget or "
+                         f"the environment variable CONVOLVE_MEMORY_BUDGET (0: no check)")
+
+
+def _gib(n: int) -> str:
+    """Bytes for people: 512 MiB, 1.5 GiB, 3,200 TiB."""
+    unit = max((u for u in range(5) if n >= 1024 ** u), default=0)
+    value = n / 1024 ** unit
+    text = f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
+    return f"{text} {('B', 'KiB', 'MiB', 'GiB', 'TiB')[unit]}"
 
 
 def dry_input(module, shape: tuple) -> Tensor:
@@ -142,32 +224,9 @@ def output_shape(module, input_shape) -> tuple:
 
 
 def load_spec(source):
-    """A description from a dict, a list of layers, a JSON string or a .json/.yaml file path."""
-    if isinstance(source, (dict, list)):
-        return copy.deepcopy(source)
-    text = str(source)
-    path = Path(text)
-    if not text.lstrip().startswith(("{", "[")):
-        if not path.is_file():
-            raise FileNotFoundError(f"load_spec: no such model description file: {text}")
-        text = path.read_text()
-        if path.suffix.lower() in (".yaml", ".yml"):
-            return _load_yaml(text, path)
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as err:
-        raise ValueError(f"load_spec: {source} is not valid JSON: {err}") from None
-
-
-def _load_yaml(text: str, path: Path):
-    try:
-        import yaml
-    except ImportError:
-        raise ValueError(f"load_spec: reading {path} needs PyYAML (pip install pyyaml)") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise ValueError(f"load_spec: {path} is not valid YAML: {err}") from None
+    """A description from a dict, a list of layers, a JSON string or a .json/.yaml file path
+    (bounded in size, depth and aliases: see :mod:`convolve.spec_io`)."""
+    return _spec_io.load_spec(source)
 
 
 def build_model(spec, input_shape=None):
@@ -178,25 +237,22 @@ def build_model(spec, input_shape=None):
     e.g. (1, 28, 28); it overrides the one in the description.
     """
     spec = load_spec(spec)
-    if isinstance(spec, list):
-        spec = {"layers": spec}
     if isinstance(spec, dict) and "zoo" in spec:  # a ResNet/VGG/MobileNet of convolve.zoo
         return zoo.build(dict(spec, input_shape=list(parse_shape(
             input_shape if input_shape is not None else spec["input_shape"]))))
-    if not isinstance(spec, dict) or not isinstance(spec.get("layers"), list):
-        raise TypeError("build_model: expected a list of layers or a dict with a 'layers' list")
-    if input_shape is None and spec.get("input_shape") is None:
-        raise ValueError("build_model: the input shape is unknown; pass input_shape=(C, H, W)")
-    shape = parse_shape(input_shape if input_shape is not None else spec["input_shape"])
-    spec["input_shape"] = list(shape)
+    spec, planned = plan_model(spec, input_shape)
+    check_memory(estimate_memory(planned, spec["input_shape"]), "build_model")
     model = nn.Sequential()
-    for i, entry in enumerate(spec["layers"]):
-        layer = _make_layer(entry, shape, i)
+    for i, p in enumerate(planned):
         try:
-            shape = output_shape(layer, shape)
-        except (ValueError, TypeError) as err:
-            raise ValueError(f"build_model: layer {i} ({entry['type']}) cannot take input of "
-                             f"shape {shape}: {err}") from None
+            layer = p["cls"](**p["kwargs"])
+            shape = output_shape(layer, p["in_shape"])
+        except (ValueError, TypeError, OverflowError) as err:
+            raise SpecError(f"build_model: layer {i} ({p['kind']}) cannot take input of "
+                            f"shape {p['in_shape']}: {err}") from None
+        if shape != p["out_shape"]:
+            raise SpecError(f"build_model: layer {i} ({p['kind']}) gave shape {shape}, "
+                            f"expected {p['out_shape']}")
         model.append(layer)
     object.__setattr__(model, "spec", spec)
     return model

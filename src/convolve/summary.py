@@ -1,8 +1,10 @@
 """Model summary: per layer its output shape, parameters, mult-adds and receptive field.
 
-``convolve.summary(model, (3, 32, 32))`` runs one dry forward pass on a zero batch of one
-sample, with a forward hook on every leaf module, and returns a :class:`Summary` whose rows
-hold the numbers; ``print(summary)`` shows them as a table (with rich when installed).
+``convolve.summary(model, (3, 32, 32))`` computes every layer's output shape from its
+arguments (:mod:`convolve.shapes`; nothing is allocated, so any input size is fine; a module
+with layers that have no shape rule gets one dry forward pass with hooks instead) and returns
+a :class:`Summary` whose rows hold the numbers; ``print(summary)`` shows them as a table
+(with rich when installed). A model description can be summarised without building it.
 
 * mult-adds: multiply-accumulates of the weight layers (conv: output elements x
   in_channels/groups x prod(kernel); linear: output elements x in_features); 0 elsewhere.
@@ -21,6 +23,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from . import shapes
 from .grad_mode import no_grad
 
 __all__ = ["LayerRow", "Summary", "summary"]
@@ -49,48 +52,46 @@ def _tuple(value, n: int) -> tuple:
     return (int(value),) * n
 
 
-def _is_conv_like(module) -> bool:
-    return hasattr(module, "in_channels") and hasattr(module, "kernel_size") \
-        and "weight" in module._parameters
+def _is_conv_like(a: dict) -> bool:
+    return "in_channels" in a and "kernel_size" in a and a.get("has_weight", False)
 
 
-def _mult_adds(module, out_shape) -> int:
-    if _is_conv_like(module):
-        k = _tuple(module.kernel_size, len(out_shape) - 1)
-        per_out = module.in_channels // getattr(module, "groups", 1) * _numel(k)
+def _mult_adds(a: dict, out_shape) -> int:
+    if _is_conv_like(a):
+        k = _tuple(a["kernel_size"], len(out_shape) - 1)
+        per_out = int(a["in_channels"]) // int(a.get("groups", 1)) * _numel(k)
         return _numel(out_shape) * per_out
-    if hasattr(module, "in_features") and "weight" in module._parameters:
-        return _numel(out_shape) * int(module.in_features)
+    if "in_features" in a and a.get("has_weight", False):
+        return _numel(out_shape) * int(a["in_features"])
     return 0
 
 
-def _dense_params(module, in_shape, out_shape) -> int | None:
-    if not _is_conv_like(module):
+def _dense_params(a: dict, in_shape, out_shape) -> int | None:
+    if not _is_conv_like(a):
         return None
-    has_bias = module._parameters.get("bias") is not None
-    return _numel(in_shape) * _numel(out_shape) + (_numel(out_shape) if has_bias else 0)
+    return _numel(in_shape) * _numel(out_shape) + (_numel(out_shape) if a.get("bias") else 0)
 
 
-def _kernel_geometry(module, in_shape, out_shape):
+def _kernel_geometry(a: dict, in_shape, out_shape):
     """(kernel, stride, dilation) per spatial dim, or None for a layer that keeps the grid."""
     n = len(in_shape) - 1
-    if hasattr(module, "output_size") and not hasattr(module, "kernel_size"):  # adaptive pool
+    if "output_size" in a and "kernel_size" not in a:  # adaptive pool
         stride = tuple(max(i // o, 1) for i, o in zip(in_shape[1:], out_shape[1:]))
         kernel = tuple(i - (o - 1) * s for i, o, s in zip(in_shape[1:], out_shape[1:], stride))
         return kernel, stride, (1,) * n
-    if getattr(module, "kernel_size", None) is None:
+    if a.get("kernel_size") is None:
         return None
-    kernel = _tuple(module.kernel_size, n)
-    stride = getattr(module, "stride", None)
+    kernel = _tuple(a["kernel_size"], n)
+    stride = a.get("stride")
     stride = kernel if stride is None or stride == () else _tuple(stride, n)
-    return kernel, stride, _tuple(getattr(module, "dilation", 1), n)
+    return kernel, stride, _tuple(a.get("dilation", 1), n)
 
 
-def _receptive_field(module, in_shape, out_shape, rf):
+def _receptive_field(a: dict, in_shape, out_shape, rf):
     """Next (size, jump) from the current one; None means "the whole input"."""
     if rf is None or len(out_shape) != len(in_shape) or len(in_shape) < 2:
         return None
-    geom = _kernel_geometry(module, in_shape, out_shape)
+    geom = _kernel_geometry(a, in_shape, out_shape)
     if geom is None:
         return rf
     size, jump = rf
@@ -99,15 +100,65 @@ def _receptive_field(module, in_shape, out_shape, rf):
     return size, tuple(j * s for j, s in zip(jump, stride))
 
 
+def _args(module) -> dict:
+    args = shapes.module_args(module)
+    args["has_weight"] = module.__dict__.get("_parameters", {}).get("weight") is not None
+    return args
+
+
+def _own_params(module) -> int:
+    return int(sum(p.data.size for p in module._parameters.values() if p is not None))
+
+
+def _leaves(model):
+    """[(name, leaf)] in call order when that order is known without running the model (nested
+    Sequentials of layers with shape rules); None otherwise."""
+    from .nn import Sequential
+
+    leaves = []
+    for name, m in model.named_modules():
+        if next(m.children(), None) is None:
+            if type(m).__name__ not in shapes.SHAPED:
+                return None
+            leaves.append((name, m))
+        elif not isinstance(m, Sequential):
+            return None
+    return leaves
+
+
+def _computed(model, input_shape):
+    """[(name, type, args, in_shape, out_shape, own params)] from the shape rules alone."""
+    calls, shape = [], tuple(input_shape)
+    for name, m in _leaves(model):
+        a, cls_name = _args(m), type(m).__name__
+        out = shapes.output_shape(cls_name, a, shape)
+        calls.append((name, cls_name, a, shape, out, _own_params(m)))
+        shape = out
+    return calls
+
+
+def _planned(spec, input_shape):
+    """The rows' inputs from a model description, without building it."""
+    from .models import plan_model
+
+    _, planned = plan_model(spec, input_shape)
+    calls = []
+    for i, p in enumerate(planned):
+        a = dict(p["args"], has_weight=p["params"] > 0)
+        calls.append((str(i), p["cls"].__name__, a, p["in_shape"], p["out_shape"], p["params"]))
+    return calls
+
+
 def _trace(model, input_shape):
-    """Run one zero sample through ``model``; return [(name, module, in_shape, out_shape)]."""
+    """Run one zero sample through ``model``: [(name, type, args, in, out, own params)]."""
     from .models import dry_input
 
     calls, handles = [], []
     for name, m in model.named_modules():
         if next(m.children(), None) is None:  # a leaf (the model itself if it has no children)
             def hook(mod, args, out, name=name):
-                calls.append((name, mod, tuple(args[0].shape[1:]), tuple(out.shape[1:])))
+                calls.append((name, type(mod).__name__, _args(mod), tuple(args[0].shape[1:]),
+                              tuple(out.shape[1:]), _own_params(mod)))
             handles.append(m.register_forward_hook(hook))
     was_training = model.training
     model.eval()
@@ -125,12 +176,16 @@ class Summary:
     """Rows (:class:`LayerRow`) and totals; ``str()`` renders the table."""
 
     def __init__(self, model, input_shape, rows):
+        """``model``: the module summarised, or None for a description (all trainable)."""
         self.input_shape = tuple(input_shape)
         self.rows = rows
         self.output_shape = rows[-1].output_shape if rows else self.input_shape
-        params = list(model.parameters())
-        self.total_params = sum(p.data.size for p in params)
-        self.trainable_params = sum(p.data.size for p in params if p.requires_grad)
+        if model is None:
+            self.total_params = self.trainable_params = sum(r.params for r in rows)
+        else:
+            params = list(model.parameters())
+            self.total_params = sum(p.data.size for p in params)
+            self.trainable_params = sum(p.data.size for p in params if p.requires_grad)
         self.total_mult_adds = sum(r.mult_adds for r in rows)
 
     def __getitem__(self, name_or_index):
@@ -190,22 +245,40 @@ class Summary:
     __repr__ = __str__
 
 
-def summary(model, input_shape) -> Summary:
-    """Summarise ``model`` for one sample of ``input_shape`` (e.g. (1, 28, 28); no batch dim)."""
+def summary(model, input_shape=None) -> Summary:
+    """Summarise ``model`` for one sample of ``input_shape`` (e.g. (1, 28, 28); no batch dim).
+
+    ``model`` is a module, or a model description (dict, list of layers, JSON text or a
+    .json/.yaml path: see :func:`convolve.models.build_model`), which is summarised without
+    being built. Shapes come from the layers' shape rules, so no activation is allocated
+    (any input size is fine); a module with other layers is run once on a zero sample.
+    """
     from .models import parse_shape
 
-    input_shape = parse_shape(input_shape, "summary")
+    is_module = hasattr(model, "named_modules")
+    if input_shape is None:
+        input_shape = model.spec["input_shape"] if is_module else None
+    input_shape = None if input_shape is None else parse_shape(input_shape, "summary")
+    if not is_module:
+        calls = _planned(model, input_shape)
+        input_shape = calls[0][3] if calls else input_shape
+    elif _leaves(model) is not None:
+        calls = _computed(model, input_shape)
+    else:
+        calls = _trace(model, input_shape)
+    return Summary(model if is_module else None, input_shape, _rows(calls, input_shape))
+
+
+def _rows(calls, input_shape) -> list:
     rows = []
     n = len(input_shape) - 1
     rf = ((1,) * n, (1,) * n) if n else None
-    for name, m, in_shape, out_shape in _trace(model, input_shape):
-        rf = _receptive_field(m, in_shape, out_shape, rf)
-        own = sum(p.data.size for p in m._parameters.values() if p is not None)
-        rows.append(LayerRow(name or type(m).__name__, type(m).__name__, in_shape, out_shape,
-                             int(own), _mult_adds(m, out_shape),
-                             None if rf is None else rf[0], None if rf is None else rf[1],
-                             _dense_params(m, in_shape, out_shape)))
-    return Summary(model, input_shape, rows)
+    for name, cls_name, a, in_shape, out_shape, own in calls:
+        rf = _receptive_field(a, in_shape, out_shape, rf)
+        rows.append(LayerRow(name or cls_name, cls_name, in_shape, out_shape, int(own),
+                             _mult_adds(a, out_shape), None if rf is None else rf[0],
+                             None if rf is None else rf[1], _dense_params(a, in_shape, out_shape)))
+    return rows
 
 
 def conv_plans(model, input_shape, batch: int = 32) -> list:
@@ -215,8 +288,12 @@ def conv_plans(model, input_shape, batch: int = 32) -> list:
     from .models import parse_shape
     from .nn.conv import Conv1d, Conv2d
 
+    shape = parse_shape(input_shape, "summary")
+    calls = _computed(model, shape) if _leaves(model) is not None else _trace(model, shape)
+    modules = dict(model.named_modules())
     plans = []
-    for name, m, in_shape, _ in _trace(model, parse_shape(input_shape, "summary")):
+    for name, _, _, in_shape, _, _ in calls:
+        m = modules[name]
         if isinstance(m, (Conv1d, Conv2d)):
             w = m.weight.data  # the input as a zero-strided view: shape and dtype only
             x = np.broadcast_to(np.zeros((), w.dtype), (int(batch),) + tuple(in_shape))

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import limits
+from ..errors import DataError
 from .dataset import ArrayDataset
 from .download import download_file
 
@@ -27,7 +29,7 @@ RECORD = 1 + 3 * 32 * 32
 def read_cifar_bin(data: bytes, name: str) -> tuple[np.ndarray, np.ndarray]:
     """Parse CIFAR-10 binary records: images (n, 3, 32, 32) uint8, labels (n,) uint8."""
     if len(data) == 0 or len(data) % RECORD:
-        raise ValueError(
+        raise DataError(
             f"{name}: expected a whole number of {RECORD}-byte records (1 label byte + 3072 "
             f"pixel bytes), found {len(data)} bytes ({len(data) // RECORD} records and "
             f"{len(data) % RECORD} bytes left over)")
@@ -35,7 +37,7 @@ def read_cifar_bin(data: bytes, name: str) -> tuple[np.ndarray, np.ndarray]:
     labels = records[:, 0]
     if labels.max() > 9:
         bad = int(np.argmax(labels > 9))
-        raise ValueError(f"{name}: expected labels in [0, 9], found {labels[bad]} in record {bad}")
+        raise DataError(f"{name}: expected labels in [0, 9], found {labels[bad]} in record {bad}")
     return records[:, 1:].reshape(-1, 3, 32, 32), labels.copy()
 
 
@@ -45,12 +47,19 @@ def _check_member(archive: str, member: tarfile.TarInfo) -> None:
     if member.issym() or member.islnk():
         unsafe = True
     if unsafe:
-        raise ValueError(f"{archive}: refusing archive with unsafe member {member.name!r} "
+        raise DataError(f"{archive}: refusing archive with unsafe member {member.name!r} "
                          f"(absolute path, '..' component or link)")
 
 
+def _check_size(where: str, size: int) -> None:
+    """A CIFAR batch file may hold at most limit ``data_bytes`` bytes (its records are
+    checked by :func:`read_cifar_bin` once read)."""
+    limits.check("data_bytes", size, where)
+
+
 def read_tar_members(path: Path, names) -> dict[str, bytes]:
-    """Read the regular-file members ``names`` of a tar(.gz) archive into memory."""
+    """Read the regular-file members ``names`` of a tar(.gz) archive into memory, checking
+    each member's size (from its header) before reading it."""
     try:
         with tarfile.open(path, "r:*") as tar:
             members = tar.getmembers()
@@ -64,10 +73,13 @@ def read_tar_members(path: Path, names) -> dict[str, bytes]:
                     raise FileNotFoundError(
                         f"{path.name}: no regular file {name} in the archive; expected "
                         f"{', '.join(names)}")
-                out[name] = tar.extractfile(member).read()
+                _check_size(f"{path.name}: member {name}", member.size)
+                out[name] = tar.extractfile(member).read(member.size)
             return out
-    except (tarfile.TarError, EOFError, zlib.error) as exc:
-        raise ValueError(f"{path.name}: corrupted or truncated tar archive ({exc})") from None
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        raise DataError(f"{path.name}: corrupted or truncated tar archive ({exc})") from None
 
 
 class CIFAR10(ArrayDataset):
@@ -94,6 +106,8 @@ class CIFAR10(ArrayDataset):
     def _read(self, names, download: bool, mirrors) -> dict[str, bytes]:
         for folder in (self.root / self.folder, self.root):
             if all((folder / n).is_file() for n in names):
+                for n in names:
+                    _check_size(str(folder / n), (folder / n).stat().st_size)
                 return {n: (folder / n).read_bytes() for n in names}
         tarball = self.root / self.archive
         if not tarball.is_file() and download:

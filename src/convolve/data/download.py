@@ -12,15 +12,13 @@ import hashlib
 import os
 from pathlib import Path
 
+from .. import limits
 from .._fileio import UnsafeWriteError, atomic_write
+from ..errors import DownloadError, LimitError
 
 __all__ = ["DownloadError", "cache_dir", "download_file", "sha256_file"]
 
 _CHUNK = 1 << 20
-
-
-class DownloadError(OSError):
-    """No mirror delivered a file with the expected SHA-256."""
 
 
 def cache_dir() -> Path:
@@ -48,9 +46,14 @@ def _fetch(url: str, dest: Path, sha256: str, timeout: float) -> Path:
     import urllib.request  # on first use: it pulls in http and email (20 ms of import time)
 
     def stream(out) -> None:
-        digest = hashlib.sha256()
+        digest, total, cap = hashlib.sha256(), 0, limits.get("download_bytes")
         with urllib.request.urlopen(url, timeout=timeout) as resp:
-            while chunk := resp.read(_CHUNK):
+            announced = resp.headers.get("Content-Length") if hasattr(resp, "headers") else None
+            if announced and announced.strip().isdigit():
+                limits.check("download_bytes", int(announced), f"{url}: announced size")
+            while chunk := resp.read(_CHUNK if cap <= 0 else min(_CHUNK, cap + 1 - total)):
+                total += len(chunk)
+                limits.check("download_bytes", total, f"{url}: received")
                 digest.update(chunk)
                 out.write(chunk)
         if digest.hexdigest() != sha256.lower():
@@ -75,6 +78,8 @@ def download_file(filename: str, mirrors, dest_dir, sha256: str, timeout: float 
             return _fetch(url, dest, sha256, timeout)
         except UnsafeWriteError:
             raise
+        except LimitError as exc:
+            raise DownloadError(f"could not download {filename}: {exc}") from None
         except (OSError, ValueError, _Mismatch) as exc:  # urllib's URLError is an OSError
             failures.append(f"{url}: {exc}")
     raise DownloadError(f"could not download {filename} into {dest_dir}:\n  "

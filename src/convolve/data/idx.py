@@ -16,6 +16,8 @@ from typing import ClassVar
 
 import numpy as np
 
+from .. import limits
+from ..errors import DataError
 from .dataset import ArrayDataset
 from .download import download_file
 
@@ -24,44 +26,79 @@ __all__ = ["MNIST", "FashionMNIST", "load_idx"]
 _IDX_DTYPES = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
-def _read_maybe_gzip(path: Path) -> bytes:
-    raw = path.read_bytes()
-    if raw[:2] != b"\x1f\x8b":
-        return raw
-    try:
-        return gzip.decompress(raw)
-    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
-        raise ValueError(f"{path.name}: corrupted or truncated gzip data ({exc})") from None
+_GZIP_ERRORS = (EOFError, gzip.BadGzipFile, zlib.error)
+_SLACK = 1 << 20  # bytes read past the promised size of a gzip stream to report trailing data
+
+
+def _open(path: Path):
+    """The file's byte stream, decompressed on the fly when it is gzip."""
+    fh = open(path, "rb")  # noqa: SIM115 - returned to the caller, closed there
+    if fh.read(2) == b"\x1f\x8b":
+        fh.seek(0)
+        return gzip.GzipFile(fileobj=fh, mode="rb"), fh
+    fh.seek(0)
+    return fh, fh
+
+
+def _header(stream, name: str) -> tuple:
+    """(dtype, dims) from the magic number and the dims; the stream is left at the data."""
+    magic = stream.read(4)
+    if len(magic) < 4 or magic[:2] != b"\0\0" or magic[2] not in _IDX_DTYPES or magic[3] == 0:
+        raise DataError(
+            f"{name}: not an IDX file: expected a magic number 00 00 <type code in "
+            f"{', '.join(f'{c:#04x}' for c in _IDX_DTYPES)}> <ndim >= 1>, "
+            f"found {magic.hex(' ') or 'an empty file'}")
+    ndim, dtype = magic[3], np.dtype(_IDX_DTYPES[magic[2]])
+    raw_dims = stream.read(4 * ndim)
+    if len(raw_dims) < 4 * ndim:
+        raise DataError(f"{name}: expected {4 + 4 * ndim} header bytes for {ndim} dims, "
+                        f"found {4 + len(raw_dims)}")
+    return dtype, struct.unpack(f">{ndim}I", raw_dims)
+
+
+def _data(stream, path: Path, gz: bool, header: int, expected: int) -> tuple[bytes, str]:
+    """The data section (at most ``expected`` bytes kept) and how many bytes were found."""
+    data = stream.read(expected)
+    if len(data) < expected:
+        return data, str(len(data))
+    if not gz:
+        return data, str(path.stat().st_size - header)
+    extra = len(stream.read(_SLACK))
+    return data, str(expected + extra) if extra < _SLACK else f"more than {expected + extra}"
 
 
 def load_idx(path) -> np.ndarray:
     """Read one IDX file (optionally gzipped) into an array of its dims, native byte order.
 
-    Raises FileNotFoundError for a missing file and ValueError naming the file for a bad
-    magic number or a data section whose size differs from prod(dims) * itemsize.
+    The header is read first and the data size it promises is checked against the limit
+    ``data_bytes`` (:mod:`convolve.limits`) before any data is read or decompressed.
+    Raises FileNotFoundError for a missing file, DataError (a ValueError) naming the file for
+    a bad magic number, corrupt gzip data or a data section whose size differs from
+    prod(dims) * itemsize, and LimitError for a file promising more than the limit.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"load_idx: no such file {path}")
-    raw, name = _read_maybe_gzip(path), path.name
-    if len(raw) < 4 or raw[:2] != b"\0\0" or raw[2] not in _IDX_DTYPES or raw[3] == 0:
-        raise ValueError(
-            f"{name}: not an IDX file: expected a magic number 00 00 <type code in "
-            f"{', '.join(f'{c:#04x}' for c in _IDX_DTYPES)}> <ndim >= 1>, "
-            f"found {raw[:4].hex(' ') or 'an empty file'}")
-    ndim, dtype = raw[3], np.dtype(_IDX_DTYPES[raw[2]])
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise ValueError(f"{name}: expected {header} header bytes for {ndim} dims, "
-                         f"found {len(raw)}")
-    dims = struct.unpack(f">{ndim}I", raw[4:header])
-    expected, found = math.prod(dims) * dtype.itemsize, len(raw) - header
-    if found != expected:
+    name = path.name
+    stream, fh = _open(path)
+    try:
+        with fh:
+            dtype, dims = _header(stream, name)
+            expected = math.prod(dims) * dtype.itemsize
+            limits.check("data_bytes", expected, f"{name}: the header's data size")
+            data, found = _data(stream, path, stream is not fh, 4 + 4 * len(dims), expected)
+    except _GZIP_ERRORS as exc:
+        raise DataError(f"{name}: corrupted or truncated gzip data ({exc})") from None
+    if found != str(expected):
         shape = "x".join(map(str, dims))
-        raise ValueError(f"{name}: expected {expected} bytes of data for {shape} "
-                         f"{dtype.newbyteorder('=').name}, found {found}")
-    data = np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims)
-    return data.astype(dtype.newbyteorder("="))
+        raise DataError(f"{name}: expected {expected} bytes of data for {shape} "
+                        f"{dtype.newbyteorder('=').name}, found {found}")
+    try:
+        array = np.frombuffer(data, dtype=dtype).reshape(dims)
+    except ValueError as exc:  # e.g. 0 x 2**32 x 2**32 x 2**32: empty, yet too big a shape
+        raise DataError(f"{name}: cannot make an array of shape {'x'.join(map(str, dims))}: "
+                        f"{exc}") from None
+    return array.astype(dtype.newbyteorder("="))
 
 
 class MNIST(ArrayDataset):
@@ -111,16 +148,16 @@ class MNIST(ArrayDataset):
 
     def _check(self, images, labels, images_path: Path, labels_path: Path) -> None:
         if images.dtype != np.uint8 or images.ndim != 3:
-            raise ValueError(f"{images_path.name}: expected uint8 images of shape (N, H, W), "
+            raise DataError(f"{images_path.name}: expected uint8 images of shape (N, H, W), "
                              f"found {images.dtype} of shape {images.shape}")
         if labels.dtype != np.uint8 or labels.ndim != 1:
-            raise ValueError(f"{labels_path.name}: expected uint8 labels of shape (N,), "
+            raise DataError(f"{labels_path.name}: expected uint8 labels of shape (N,), "
                              f"found {labels.dtype} of shape {labels.shape}")
         if len(labels) != len(images):
-            raise ValueError(f"{type(self).__name__}: {images_path.name} holds {len(images)} "
+            raise DataError(f"{type(self).__name__}: {images_path.name} holds {len(images)} "
                              f"images but {labels_path.name} holds {len(labels)} labels")
         if len(labels) and labels.max() >= len(self.classes):
-            raise ValueError(f"{labels_path.name}: expected labels in [0, "
+            raise DataError(f"{labels_path.name}: expected labels in [0, "
                              f"{len(self.classes) - 1}], found {labels.max()}")
 
     def download(self, names, mirrors=None) -> None:
@@ -131,7 +168,7 @@ class MNIST(ArrayDataset):
                 continue
             gz = name + ".gz"
             if gz not in self.resources:
-                raise ValueError(f"{type(self).__name__}: no known SHA-256 for {gz}")
+                raise DataError(f"{type(self).__name__}: no known SHA-256 for {gz}")
             download_file(gz, mirrors, self.root, self.resources[gz])
 
 

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import DataError
 from .dataset import ArrayDataset
+from .images import read_image
 
 __all__ = ["IMG_EXTENSIONS", "ImageFolder"]
 
@@ -32,8 +34,9 @@ class ImageFolder(ArrayDataset):
     """One subfolder of ``root`` per class; class indices follow the sorted folder names.
 
     Images are converted to ``mode`` ("L": 1 channel, "RGB": 3), resized (bilinear) to
-    ``size`` = (H, W) if given, and stacked into x (N, C, H, W) float32 in [0, 1] (pixel /
-    255), y (N,) int64. Without ``size`` all images must share one size. Everything is
+    ``size`` = (H, W) if given, and stacked into x (N, C, H, W) float32 in [0, 1] (8-bit
+    pixels / 255; 16-bit and float images by their real range, see
+    :func:`convolve.data.images.read_image`), y (N,) int64. Without ``size`` all images must share one size. Everything is
     loaded into memory at construction. Attributes: ``classes``, ``class_to_idx``,
     ``samples`` (list of (path, class index)).
     """
@@ -52,7 +55,7 @@ class ImageFolder(ArrayDataset):
         self.samples = self._scan()
         images = [self._load(path) for path, _ in self.samples]
         self._check_sizes(images)
-        x = np.stack(images).astype(np.float32) / np.float32(255)
+        x = np.stack(images)
         x = x[:, None] if mode == "L" else x.transpose(0, 3, 1, 2)
         labels = np.array([c for _, c in self.samples], dtype=np.int64)
         super().__init__(np.ascontiguousarray(x), labels, transform)
@@ -70,22 +73,15 @@ class ImageFolder(ArrayDataset):
         return samples
 
     def _load(self, path: Path) -> np.ndarray:
-        from PIL import Image, UnidentifiedImageError
-
         try:
-            with Image.open(path) as img:
-                img = img.convert(self.mode)
-                if self.size is not None:
-                    h, w = self.size
-                    img = img.resize((w, h), Image.Resampling.BILINEAR)
-                return np.asarray(img, dtype=np.uint8)
-        except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-            raise ValueError(f"ImageFolder: cannot read image {path}: {exc}") from None
+            return read_image(path, self.mode, self.size)
+        except DataError as exc:
+            raise DataError(f"ImageFolder: {exc}") from None
 
     def _check_sizes(self, images) -> None:
         first = images[0].shape[:2]
         for (path, _), img in zip(self.samples, images):
             if img.shape[:2] != first:
-                raise ValueError(
+                raise DataError(
                     f"ImageFolder: {path} is {img.shape[0]}x{img.shape[1]} (HxW) but "
                     f"{self.samples[0][0]} is {first[0]}x{first[1]}; pass size=(H, W) to resize")

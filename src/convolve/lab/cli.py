@@ -46,7 +46,7 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1,
                    help="BLAS threads while training (default 1: the matrices are small, and "
                         "extra threads thrash when other processes share the cores)")
-    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     return p
 
 
