@@ -245,6 +245,17 @@ class Summary:
     __repr__ = __str__
 
 
+def _zoo_built(source, input_shape):
+    """(model, True) for a description of a :mod:`convolve.zoo` network (not a list of layers:
+    it is built, then traced); (source, False) for any other description."""
+    from .models import build_model, load_spec
+
+    spec = load_spec(source)
+    if isinstance(spec, dict) and "zoo" in spec:
+        return build_model(spec, input_shape), True
+    return spec, False
+
+
 def summary(model, input_shape=None) -> Summary:
     """Summarise ``model`` for one sample of ``input_shape`` (e.g. (1, 28, 28); no batch dim).
 
@@ -256,6 +267,8 @@ def summary(model, input_shape=None) -> Summary:
     from .models import parse_shape
 
     is_module = hasattr(model, "named_modules")
+    if not is_module:
+        model, is_module = _zoo_built(model, input_shape)
     if input_shape is None:
         input_shape = model.spec["input_shape"] if is_module else None
     input_shape = None if input_shape is None else parse_shape(input_shape, "summary")
