@@ -32,8 +32,10 @@ def learning_curves(histories: dict) -> bytes:
     for name, hist in histories.items():
         ep = [h["epoch"] for h in hist]
         a.plot(ep, [h["loss"] for h in hist], marker="o", ms=3, label=_label(name))
-        b.plot(ep, [100 * h["accuracy"] for h in hist], ls="--", lw=1, alpha=0.6)
-        if hist and hist[0].get("val_accuracy") is not None:
+        has_val = bool(hist) and hist[0].get("val_accuracy") is not None
+        b.plot(ep, [100 * h["accuracy"] for h in hist], ls="--", lw=1, alpha=0.6,
+               label=None if has_val else _label(name))
+        if has_val:
             b.plot(ep, [100 * h["val_accuracy"] for h in hist], marker="o", ms=3,
                    label=_label(name), color=b.lines[-1].get_color())
     a.set(xlabel="epoch", ylabel="training loss", yscale="log", title="Training loss")
