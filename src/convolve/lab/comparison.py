@@ -33,12 +33,14 @@ FALLBACK = {"epochs": 6, "batch_size": 32, "lr": 1e-3}
 class Log:
     """Progress lines prefixed with the elapsed wall time; silent when quiet."""
 
-    def __init__(self, quiet: bool = False, stream=None):
+    def __init__(self, quiet: bool = False, stream=None, prefix: str = ""):
         self.t0, self.quiet, self.stream = time.perf_counter(), quiet, stream
+        self.prefix = prefix
 
     def __call__(self, msg: str) -> None:
         if not self.quiet:
-            print(f"[{time.perf_counter() - self.t0:6.1f}s] {msg}", file=self.stream, flush=True)
+            print(f"[{time.perf_counter() - self.t0:6.1f}s] {self.prefix}{msg}", file=self.stream,
+                  flush=True)
 
     @property
     def elapsed(self) -> float:
@@ -100,7 +102,7 @@ def image_seed(split, info, settings, models, log) -> tuple[dict, dict]:
     split, val = labdata.holdout(split, settings.val_fraction, settings.seed)
     info = dict(info, train_size=len(split.y_train), val_size=0 if val is None else len(val[1]))
     shape, classes = tuple(info["sample_shape"]), info["num_classes"]
-    log(f"seed {settings.seed}: {info['train_size']} train / {info['val_size']} validation / "
+    log(f"{info['train_size']} train / {info['val_size']} validation / "
         f"{info['test_size']} test, shape {shape}")
     results, trained = {}, {}
     for name in models:
@@ -118,7 +120,7 @@ def run_seed(data, seed: int, *, data_seed: int = 0, subset=None, epochs=None,
     """One trial: load ``data`` (subset drawn with ``data_seed``, the same for every seed),
     train and measure every model with ``seed``. Returns {"seed", "result", "weights"}:
     weights (state dicts as arrays, for the report's filter figures) only when asked."""
-    log = Log(quiet)
+    log = Log(quiet, prefix=f"seed {seed}: ")
     split, info = labdata.load(data, data_seed, subset)
     with blas_threads(threads):
         if split.x_train.ndim == 3:

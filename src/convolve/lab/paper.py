@@ -95,7 +95,7 @@ def replicate_seed(split, info: dict, *, epochs=None, batch_size=None, lr=None, 
     perm = np.random.default_rng(seed).permutation(split.x_train.shape[-1])
     variants = {"regular": (split.x_train, split.x_test),
                 "shuffled": (split.x_train[..., perm], split.x_test[..., perm])}
-    log(f"MNIST-1D seed {seed}: {info['train_size']} train / {info['test_size']} test")
+    log(f"MNIST-1D: {info['train_size']} train / {info['test_size']} test")
     runs, trained = {}, {}
     for variant, xs in variants.items():
         for name in SEQUENCE_MODELS:
