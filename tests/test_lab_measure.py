@@ -7,7 +7,7 @@ import pytest
 
 import convolve as cv
 from convolve import nn
-from convolve.lab import measure, params, verdicts
+from convolve.lab import aggregate, measure, params
 from convolve.lab.shifts import directions, shift, shift_each
 from convolve.summary import summary
 
@@ -230,8 +230,8 @@ def test_layer_verdicts_follow_the_measured_connections_and_equivariance():
                 "equivariance": {"error": eq}}
 
     models = {"mlp": m(784, None), "lc": m(25, 1.4), "cnn": m(25, 0.0)}
-    assert verdicts.sparsity(models)["status"] == "supported"
-    assert verdicts.equivariance(models)["status"] == "supported"
+    assert aggregate.sparsity(models)["status"] == "supported"
+    assert aggregate.equivariance(models)["status"] == "supported"
     models["cnn"] = m(784, 0.5)
-    assert verdicts.sparsity(models)["status"] == "not supported"
-    assert verdicts.equivariance(models)["status"] == "not supported"
+    assert aggregate.sparsity(models)["status"] == "not supported"
+    assert aggregate.equivariance(models)["status"] == "not supported"

@@ -3,14 +3,16 @@
 Every metric becomes ``{"mean", "ci95": [low, high], "per_seed": [...]}`` (95% Student-t
 interval over seeds, :mod:`convolve.lab.stats`); every claim comparing two models becomes a
 paired verdict: the per-seed difference, its mean and 95% interval, and the rule of
-:data:`convolve.lab.stats.RULE`. MNIST-1D runs are set against the paper's table.
+:data:`convolve.lab.stats.RULE`. MNIST-1D runs are set against the paper's table (:mod:`convolve.lab.paper`). Sparsity
+of connections and shift equivariance are properties of the layers, the same on every seed:
+their verdicts ("supported" / "not supported") come from the measured structure.
 """
 
 from __future__ import annotations
 
 import math
 
-from . import stats, verdicts
+from . import stats
 from .params import parameter_growth, worked_example
 
 SPLITS = {"train": "training data minus the validation part: the models' weights are fit "
@@ -41,6 +43,35 @@ CLAIMS = (("Parameter sharing (CNN vs locally connected: test accuracy)", "cnn",
            ("gap",), -1))
 
 
+# ------------------------------------------- properties of the layers (same on every seed)
+def _pct(p) -> str:
+    return f"{100 * p:.1f}%"
+
+
+def _verdict(claim: str, status: str, text: str) -> dict:
+    return {"claim": claim, "status": status, "text": f"{claim}: {status} — {text}"}
+
+
+def sparsity(models: dict) -> dict:
+    """Sparsity: measured connections per first-layer output unit, CNN/LC against MLP."""
+    c, m, lc = (models[k]["connections"] for k in ("cnn", "mlp", "lc"))
+    text = (f"a first-layer unit of the CNN depends on {c['mean']:.0f} of {c['inputs']} inputs "
+            f"({_pct(c['fraction'])}), the locally-connected net's on {lc['mean']:.0f}, the "
+            f"MLP's on {m['mean']:.0f} ({_pct(m['fraction'])}) (measured by backward)")
+    ok = c["mean"] < m["mean"] and lc["mean"] < m["mean"]
+    return _verdict("Sparsity of connections", "supported" if ok else "not supported", text)
+
+
+def equivariance(models: dict) -> dict:
+    """The mechanism: the first conv layer commutes with shifts, the LC layer does not."""
+    c, lc = models["cnn"]["equivariance"]["error"], models["lc"]["equivariance"]["error"]
+    text = (f"first-layer equivariance error (shift 1 px, interior) CNN {c:.2e} vs locally "
+            f"connected {lc:.2f}; the MLP's first layer has no spatial map (n/a)")
+    return _verdict("Shift equivariance of the conv layer", "supported" if c < 1e-4 < lc
+                    else "not supported", text)
+
+
+# ------------------------------------------------------------------ over seeds
 def pm(s: dict, scale: float = 100.0, digits: int = 1) -> str:
     """'95.1 [94.6, 95.6]': a summary's mean and 95% interval, in points by default."""
     lo, hi = s["ci95"]
@@ -135,7 +166,7 @@ def image_verdicts(models: dict, classes: int) -> list[dict]:
         out[0]["text"] += (f". Parameters: CNN {models['cnn']['params']:,} vs locally "
                            f"connected {models['lc']['params']:,} ({ratio:.1f}x fewer)")
     if {"cnn", "lc", "mlp"} <= set(models):
-        out += [verdicts.sparsity(models), verdicts.equivariance(models)]
+        out += [sparsity(models), equivariance(models)]
     return out
 
 
@@ -163,7 +194,7 @@ def aggregate_images(trials: list, workers: int) -> dict:
 def aggregate(trials: list, info: dict, workers: int) -> dict:
     """The report's result from the trials (images or the MNIST-1D replication)."""
     if trials[0]["result"]["kind"] == "paper":
-        from .paper_seeds import aggregate_paper
+        from .paper import aggregate_paper
 
         return aggregate_paper(trials, workers)
     return aggregate_images(trials, workers)
