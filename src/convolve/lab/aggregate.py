@@ -177,7 +177,10 @@ def aggregate_images(trials: list, workers: int) -> dict:
     for name, r in first["models"].items():
         models[name] = {k: r[k] for k in STRUCTURE if k in r}
         models[name]["metrics"] = model_metrics([res["models"][name] for res in results])
-    settings = dict(first["settings"], seed=None)
+    settings = dict(first["settings"], seed=None, time_budget=(
+        "default: 3 seeds, 6 epochs, sample-efficiency sizes 250, 1000, 2000 + the full "
+        "training part (trimmed from 250..4000 in five sizes) to finish in about 5 minutes "
+        "on 2 cores"))
     return {"kind": "compare", "data": first["data"], "seeds": [t["seed"] for t in trials],
             "workers": workers, "settings": settings, "splits": SPLITS,
             "statistics": {"interval": "95% Student-t interval over seeds",
