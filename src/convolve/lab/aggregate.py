@@ -179,8 +179,8 @@ def aggregate_images(trials: list, workers: int) -> dict:
         models[name]["metrics"] = model_metrics([res["models"][name] for res in results])
     settings = dict(first["settings"], seed=None, time_budget=(
         "default: 3 seeds, 6 epochs, sample-efficiency sizes 250, 1000, 2000 + the full "
-        "training part (trimmed from 250..4000 in five sizes) to finish in about 5 minutes "
-        "on 2 cores"))
+        "training part (trimmed from 250..4000 in five sizes), to keep the default run "
+        "near its 5-minute budget on 2 cores; the README gives measured times"))
     return {"kind": "compare", "data": first["data"], "seeds": [t["seed"] for t in trials],
             "workers": workers, "settings": settings, "splits": SPLITS,
             "statistics": {"interval": "95% Student-t interval over seeds",
