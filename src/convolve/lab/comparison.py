@@ -171,8 +171,9 @@ def compare(data: str = "mnist5k", *, seeds: int = SEEDS, seed: int = 0, workers
 
         check_settings(epochs, batch_size, lr, paper)
     out = Path(out) if out is not None else Path("reports") / f"compare-{info['name']}"
-    base = {"data": data, "data_seed": seed, "subset": subset, "epochs": epochs, "batch_size": batch_size,
-                "lr": lr, "sizes": sizes, "paper": paper, "threads": threads, "models": tuple(models)}
+    base = {"data": data, "data_seed": seed, "subset": subset, "epochs": epochs,
+            "batch_size": batch_size, "lr": lr, "sizes": sizes, "paper": paper,
+            "threads": threads, "models": tuple(models), "quiet": quiet}
     specs = [dict(base, seed=s, keep_weights=i == 0) for i, s in enumerate(range(seed,
                                                                                  seed + seeds))]
     n_workers = sweep.workers_for(workers, len(specs), executor)

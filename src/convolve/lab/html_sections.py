@@ -40,9 +40,9 @@ def _statistics(result: dict) -> str:
                       f"{st['interval']} in brackets; report.json has the per-seed values.")
             + paragraph(st["rule"])
             + (paragraph(st["replication_rule"]) if "replication_rule" in st else "")
-            + (paragraph(f"Within a seed, consistency and accuracy under shift also get a "
-                         f"{st['bootstrap']} interval (report.json: "
-                         f"bootstrap_ci95_per_seed).") if "bootstrap" in st else "")
+            + (paragraph("Within a seed, consistency and accuracy under shift also get a "
+                         "percentile bootstrap interval over test images (report.json: "
+                         "bootstrap_ci95_per_seed).") if "bootstrap" in st else "")
             + table(["split", "used for"], rows))
 
 
