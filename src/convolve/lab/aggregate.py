@@ -3,9 +3,10 @@
 Every metric becomes ``{"mean", "ci95": [low, high], "per_seed": [...]}`` (95% Student-t
 interval over seeds, :mod:`convolve.lab.stats`); every claim comparing two models becomes a
 paired verdict: the per-seed difference, its mean and 95% interval, and the rule of
-:data:`convolve.lab.stats.RULE`. MNIST-1D runs are set against the paper's table (:mod:`convolve.lab.paper`). Sparsity
-of connections and shift equivariance are properties of the layers, the same on every seed:
-their verdicts ("supported" / "not supported") come from the measured structure.
+:data:`convolve.lab.stats.RULE`. MNIST-1D runs are set against the paper's table
+(:mod:`convolve.lab.paper`). Sparsity of connections and shift equivariance are properties
+of the layers, the same on every seed: their verdicts ("supported" / "not supported") come
+from the measured structure.
 """
 
 from __future__ import annotations
