@@ -196,6 +196,33 @@ def test_data_path_reads_an_image_folder_and_splits_it(tmp_path):
         assert model(cv.tensor(split.x_test)).shape == (6, 3)
 
 
+def test_data_path_reads_cifar10_binaries_and_compares_on_colour_images(tmp_path):
+    """A tiny file in CIFAR-10's binary format (per record: label byte, then 3072 bytes of
+    R, G, B planes of 32x32) runs the comparison on 3x32x32 inputs."""
+    import convolve.lab
+
+    rng = np.random.default_rng(0)
+
+    def batch(path, n, offset):
+        labels = (np.arange(n) + offset) % 10
+        pixels = rng.integers(0, 256, (n, 3072))
+        path.write_bytes(np.concatenate([labels[:, None], pixels], 1).astype(np.uint8).tobytes())
+        return labels, pixels
+
+    for i in range(1, 6):
+        batch(tmp_path / f"data_batch_{i}.bin", 10, i)
+    labels, pixels = batch(tmp_path / "test_batch.bin", 20, 0)
+    split, info = labdata.load(str(tmp_path))
+    assert split.x_train.shape == (50, 3, 32, 32) and info["sample_shape"] == [3, 32, 32]
+    np.testing.assert_array_equal(split.y_test, labels)
+    np.testing.assert_allclose(split.x_test[3, 1], pixels[3, 1024:2048].reshape(32, 32) / 255,
+                               rtol=1e-6)
+    res = convolve.lab.compare(str(tmp_path), epochs=1, seeds=2, workers=1, sizes=(),
+                               models=("mlp", "cnn"), write=False, quiet=True)
+    assert res["models"]["cnn"]["connections"]["mean"] == 75  # 5x5 kernel, 3 channels
+    assert len(res["models"]["cnn"]["metrics"]["test_accuracy"]["per_seed"]) == 2
+
+
 def test_subset_is_stratified_and_bounded():
     split, info = labdata.load("digits", subset=100)
     assert (info["train_size"], info["test_size"]) == (100, 100)

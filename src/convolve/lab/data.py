@@ -1,7 +1,9 @@
 """Which data the lab trains on: a named offline dataset or a folder of files.
 
 ``load("mnist5k")``, ``load("digits")``, ``load("mnist1d")`` use ``convolve.data``'s offline
-datasets; ``load(PATH)`` reads an IDX folder (MNIST's four files) or an image folder
+datasets; ``load(PATH)`` reads CIFAR-10 binaries (the user's copy: ``data_batch_1..5.bin``
+and ``test_batch.bin``, or the ``cifar-10-binary.tar.gz`` archive), an IDX folder (MNIST's
+four files) or an image folder
 (one sub-folder per class; ``train/`` and ``test/`` sub-folders when present, else a
 stratified 80/20 split). ``subset`` keeps at most that many train and test samples
 (stratified, seeded).
@@ -36,10 +38,21 @@ def _image_folder(path: Path, seed: int):
     return cdata.Split(ds.x[train], ds.y[train], ds.x[test], ds.y[test])
 
 
+def _is_cifar_folder(path: Path) -> bool:
+    """CIFAR-10 binaries: test_batch.bin in the folder or its cifar-10-batches-bin/, or the
+    cifar-10-binary.tar.gz archive (read by :class:`convolve.data.CIFAR10`)."""
+    return ((path / "test_batch.bin").is_file()
+            or (path / "cifar-10-batches-bin" / "test_batch.bin").is_file()
+            or (path / "cifar-10-binary.tar.gz").is_file())
+
+
 def _from_path(path: Path, seed: int):
     if not path.is_dir():
         raise ValueError(f"compare: --data must be one of {', '.join(NAMED)} or an existing "
                          f"folder (IDX files or an image folder), received {str(path)!r}")
+    if _is_cifar_folder(path):  # 3x32x32 colour images, the seed's own example
+        tr, te = cdata.CIFAR10(path, train=True), cdata.CIFAR10(path, train=False)
+        return cdata.Split(tr.x, tr.y, te.x, te.y)
     if _is_idx_folder(path):
         tr, te = cdata.MNIST(path, train=True), cdata.MNIST(path, train=False)
         return cdata.Split(tr.x, tr.y, te.x, te.y)
