@@ -105,8 +105,17 @@ def test_image_verdicts_on_synthetic_seeds():
               "mlp": model("MLP", base, [b + 0.04 for b in base]),
               "cnn_blur": model("Blur", [0.9] * 5, [b + d for b, d in
                                                     zip(base, (0.01, -0.01, 0.02, -0.02, 0))])}
-    v = {x["claim"].split(" (")[0] + x["b"]: x for x in aggregate.image_verdicts(models, 10)}
+    v = {x["claim"].split(" (")[0] + x.get("b", ""): x
+         for x in aggregate.image_verdicts(models, 10)}
     assert v["Convolution vs densemlp"]["status"] == stats.SUPPORTED
     assert v["Translation invariancemlp"]["status"] == stats.CONTRADICTED
     blur = v["Antialiased pooling, Zhang 2019cnn"]
     assert blur["status"] == stats.INCONCLUSIVE and "minimum detectable effect" in blur["text"]
+    assert not any(k.startswith("Sample efficiency") for k in v)  # no curve, no verdict
+    models["cnn"]["metrics"]["sample_efficiency"] = {"250": stats.summary(base),
+                                                     "1000": stats.summary(base)}
+    models["mlp"]["metrics"]["sample_efficiency"] = {"250": stats.summary([0.95] * 5),
+                                                     "1000": stats.summary(base)}
+    v = {x["claim"]: x for x in aggregate.image_verdicts(models, 10)}
+    assert v["Sample efficiency (CNN vs MLP: test accuracy with 250 training images)"][
+        "status"] == stats.CONTRADICTED

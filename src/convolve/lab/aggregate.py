@@ -162,6 +162,13 @@ def image_verdicts(models: dict, classes: int) -> list[dict]:
                 f"; {', '.join(weak)} near chance accuracy (under twice chance), so the "
                 f"comparison says little")
         out.append(v)
+    curves = [models[k]["metrics"].get("sample_efficiency") for k in ("cnn", "mlp")
+              if k in models]
+    if len(curves) == 2 and all(curves):
+        n = min(curves[0], key=int)
+        out.append(paired_verdict(f"Sample efficiency (CNN vs MLP: test accuracy with {n} "
+                                  f"training images)", "cnn", "mlp", curves[0][n],
+                                  curves[1][n], 1, labels))
     if {"cnn", "lc"} <= set(models):
         ratio = models["lc"]["params"] / models["cnn"]["params"]
         out[0]["text"] += (f". Parameters: CNN {models['cnn']['params']:,} vs locally "
