@@ -7,7 +7,7 @@ import pytest
 
 import convolve as cv
 from convolve import nn
-from convolve.lab import measure, params, verdicts
+from convolve.lab import aggregate, measure, params
 from convolve.lab.shifts import directions, shift, shift_each
 from convolve.summary import summary
 
@@ -217,38 +217,21 @@ def test_parameter_growth_formulas_agree_with_instantiated_layers():
 
 
 # -------------------------------------------------------------------- verdicts
-def _fake(acc0, acc2, cons, gap, test, conn, params_, eq):
-    return {"label": "x", "params": params_, "test_accuracy": test, "gap": gap,
-            "connections": {"mean": conn, "inputs": 784, "fraction": conn / 784},
-            "equivariance": {"error": eq},
-            "shift": {"accuracy": {0: acc0, 1: acc2, 2: acc2, 3: acc2, 4: acc2},
-                      "consistency": cons, "top1_change": {"p_change": 1 - cons, "mac": 0.1}}}
-
-
-def test_verdicts_say_not_supported_when_the_cnn_is_no_more_robust():
-    ex = params.worked_example(n=8)
-    models = {"mlp": _fake(0.9, 0.6, 0.7, 0.05, 0.9, 784, 1000, None),
-              "lc": _fake(0.9, 0.6, 0.7, 0.05, 0.9, 25, 5000, 0.9),
-              "cnn": _fake(0.9, 0.4, 0.5, 0.05, 0.9, 25, 500, 0.0)}
-    v = {x["claim"]: x for x in verdicts.all_verdicts(models, ex, 1000)}
-    assert v["Translation invariance"]["status"] == "not supported"
-    assert "60.0%" in v["Translation invariance"]["text"]
-    assert v["Sparsity of connections"]["status"] == "supported"
-    assert v["Less overfitting"]["status"] == "not supported"
-    models["cnn"] = _fake(0.95, 0.9, 0.9, 0.01, 0.95, 25, 500, 0.0)
-    v = {x["claim"]: x for x in verdicts.all_verdicts(models, ex, 1000)}
-    assert v["Translation invariance"]["status"] == "supported"
-    assert v["Less overfitting"]["status"] == "supported"
-
-
-def test_significance_threshold_is_two_standard_errors():
-    se = math.sqrt(2 * 0.5 * 0.5 / 1000)
-    assert verdicts.significant(0.5 + 2.1 * se, 0.5, 1000)
-    assert not verdicts.significant(0.5 + 1.5 * se, 0.5, 1000)
-
-
 def test_gradient_measurements_leave_parameter_grads_alone():
     layer = _conv(1, 2, 3, padding=1)
     assert layer.weight.grad is None
     measure.connections(layer, (1, 1, 6, 6), n_units=3)
     assert layer.weight.grad is None and layer.bias.grad is None
+
+
+def test_layer_verdicts_follow_the_measured_connections_and_equivariance():
+    def m(conn, eq):
+        return {"connections": {"mean": conn, "inputs": 784, "fraction": conn / 784},
+                "equivariance": {"error": eq}}
+
+    models = {"mlp": m(784, None), "lc": m(25, 1.4), "cnn": m(25, 0.0)}
+    assert aggregate.sparsity(models)["status"] == "supported"
+    assert aggregate.equivariance(models)["status"] == "supported"
+    models["cnn"] = m(784, 0.5)
+    assert aggregate.sparsity(models)["status"] == "not supported"
+    assert aggregate.equivariance(models)["status"] == "not supported"

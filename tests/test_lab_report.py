@@ -14,9 +14,17 @@ from convolve.lab.html_sections import COMPARE_SECTIONS, PAPER_SECTIONS
 from convolve.lab.models import build_image_model
 
 MODEL_KEYS = {"label", "params", "mult_adds", "connections", "receptive_field",
-              "receptive_field_measured", "history", "train_accuracy", "test_accuracy", "gap",
-              "shift", "equivariance", "sample_efficiency", "dense_equivalent", "train_seconds"}
+              "receptive_field_measured", "dense_equivalent", "layers", "equivariance",
+              "metrics"}
+METRICS = {"train_accuracy", "test_accuracy", "gap", "shift_accuracy", "consistency",
+           "p_top1_change", "mac", "sample_efficiency", "train_seconds"}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _is_summary(s, n_seeds):
+    return (set(s) >= {"mean", "ci95", "per_seed"} and len(s["ci95"]) == 2
+            and len(s["per_seed"]) == n_seeds
+            and s["mean"] == pytest.approx(float(np.mean(s["per_seed"]))))
 
 
 def _embedded_pngs(html: str) -> list[bytes]:
@@ -28,34 +36,57 @@ def _embedded_pngs(html: str) -> list[bytes]:
 def digits_report(tmp_path_factory):
     out = tmp_path_factory.mktemp("digits")
     argv = ["compare", "--data", "digits", "--epochs", "1", "--subset", "200", "--sizes",
-            "60,120", "--out", str(out), "--quiet"]
+            "60", "--seeds", "2", "--workers", "2", "--out", str(out), "--quiet"]
     assert cli_main(argv) == 0
     return out
 
 
-def test_report_json_has_every_section(digits_report):
+def test_report_json_has_mean_interval_and_per_seed_values_for_every_metric(digits_report):
     rep = json.loads((digits_report / "report.json").read_text())
-    assert {"data", "settings", "worked_example", "parameter_growth", "models", "verdicts",
-            "figures", "wall_seconds"} <= set(rep)
+    assert {"data", "seeds", "settings", "splits", "statistics", "worked_example",
+            "parameter_growth", "models", "verdicts", "per_seed", "figures",
+            "wall_seconds"} <= set(rep)
+    assert rep["seeds"] == [0, 1] and rep["workers"] == 2
     assert list(rep["models"]) == ["mlp", "lc", "cnn", "cnn_blur"]
     for name, m in rep["models"].items():
         assert MODEL_KEYS <= set(m), name
-        assert set(m["shift"]) == {"accuracy", "consistency", "top1_change"}
-        assert list(m["shift"]["accuracy"]) == ["0", "1", "2", "3", "4"]
-        assert list(m["sample_efficiency"]) == ["60", "120"]
-        assert len(m["history"]) == 1
-        assert m["gap"] == pytest.approx(m["train_accuracy"] - m["test_accuracy"])
-    assert rep["data"]["train_size"] == 200 and rep["data"]["test_size"] == 200
-    assert rep["settings"]["epochs"] == 1
+        met = m["metrics"]
+        assert METRICS <= set(met), name
+        for key in ("train_accuracy", "test_accuracy", "gap", "consistency", "p_top1_change",
+                    "mac"):
+            assert _is_summary(met[key], 2), (name, key)
+        assert list(met["shift_accuracy"]) == ["0", "1", "2", "3", "4"]
+        assert all(_is_summary(s, 2) for s in met["shift_accuracy"].values())
+        assert list(met["sample_efficiency"]) == ["60", "180"]  # 180 = 200 minus validation
+        gaps = np.subtract(met["train_accuracy"]["per_seed"], met["test_accuracy"]["per_seed"])
+        assert met["gap"]["per_seed"] == pytest.approx(gaps.tolist())
+        for lo, hi in met["consistency"]["bootstrap_ci95_per_seed"]:
+            assert 0 <= lo <= hi <= 1
+    assert rep["data"]["train_size"] == 180 and rep["data"]["val_size"] == 20
+    assert rep["data"]["test_size"] == 200 and rep["settings"]["epochs"] == 1
+    assert set(rep["splits"]) == {"train", "validation", "test"}
     assert rep["models"]["mlp"]["equivariance"]["error"] is None
-    assert "n/a" in rep["models"]["mlp"]["equivariance"]["note"]
     assert rep["worked_example"]["dense"] == 3072 * 4704 + 4704
-    claims = [v["claim"] for v in rep["verdicts"]]
-    assert claims[:3] == ["Parameter sharing", "Sparsity of connections",
-                          "Translation invariance"]
-    assert "Less overfitting" in claims
-    for v in rep["verdicts"]:
+    assert len(rep["per_seed"]) == 2 and len(rep["per_seed"][0]["histories"]["cnn"]) == 1
+    assert "val_accuracy" in rep["per_seed"][0]["histories"]["cnn"][0]
+
+
+def test_every_paired_verdict_carries_the_difference_and_follows_the_rule(digits_report):
+    from convolve.lab import stats
+
+    rep = json.loads((digits_report / "report.json").read_text())
+    paired = [v for v in rep["verdicts"] if "difference" in v]
+    assert {v["b"] for v in paired} >= {"mlp", "lc", "cnn"}  # CNN vs MLP, LC; Blur vs CNN
+    for v in paired:
+        d = v["difference"]
+        assert _is_summary(d, 2)
+        assert v["status"] in (stats.SUPPORTED, stats.CONTRADICTED, stats.INCONCLUSIVE)
+        if "near chance" not in v["text"]:
+            direction = 1 if v["direction"] == "a > b" else -1
+            assert v["status"] == stats.verdict(d, direction)
         assert v["text"].startswith(f"{v['claim']}: {v['status']}")
+    html = (digits_report / "report.html").read_text()
+    assert "Verdict rule:" in html and "95% Student-t interval" in html
 
 
 def test_report_html_has_every_heading_and_embedded_images(digits_report):
@@ -71,18 +102,24 @@ def test_report_html_has_every_heading_and_embedded_images(digits_report):
     assert "src=\"http" not in html  # self-contained
 
 
-def test_mnist1d_runs_the_paper_replication(tmp_path):
-    argv = ["compare", "--data", "mnist1d", "--epochs", "1", "--subset", "100", "--out",
-            str(tmp_path), "--quiet"]
+def test_mnist1d_runs_the_paper_replication_over_seeds(tmp_path):
+    argv = ["compare", "--data", "mnist1d", "--epochs", "1", "--subset", "100", "--seeds",
+            "2", "--workers", "1", "--out", str(tmp_path), "--quiet"]
     assert cli_main(argv) == 0
     rep = json.loads((tmp_path / "report.json").read_text())
-    assert rep["kind"] == "paper"
+    assert rep["kind"] == "paper" and rep["seeds"] == [0, 1]
     assert set(rep["ours"]) == set(rep["paper"]) == {
         "logistic", "mlp", "cnn", "logistic (shuffled)", "mlp (shuffled)", "cnn (shuffled)"}
+    assert all(_is_summary(s, 2) for s in rep["ours"].values())
     assert rep["paper"]["cnn (shuffled)"] == 0.56
-    assert sorted(rep["settings"]["permutation"]) == list(range(40))
+    for p in rep["per_seed"]:
+        assert sorted(p["permutation"]) == list(range(40))
     assert rep["settings"]["paper_settings"] is False
-    assert all("not the paper's settings" in v["text"] for v in rep["verdicts"][:6])
+    rows = rep["replication"]
+    assert len(rows) == 6 and all("not the paper's settings" in r["text"] for r in rows)
+    assert all(r["status"] in ("replicated", "not replicated") and r["how"] for r in rows)
+    assert any("ordered vs shuffled" in v["claim"] and "difference" in v
+               for v in rep["verdicts"])
     html = (tmp_path / "report.html").read_text()
     for heading in PAPER_SECTIONS:
         assert f"<h2>{heading}</h2>" in html
@@ -95,6 +132,8 @@ def test_mnist1d_runs_the_paper_replication(tmp_path):
     (["--data", "/no/such/folder"], "existing folder"),
     (["--data", "digits", "--epochs", "0"], "--epochs must be >= 1"),
     (["--data", "digits", "--subset", "5"], "--subset must be at least 20"),
+    (["--data", "digits", "--seeds", "0"], "--seeds must be >= 1"),
+    (["--data", "digits", "--workers", "0"], "--workers must be >= 1"),
 ])
 def test_bad_arguments_exit_with_a_one_line_error(tmp_path, capsys, argv, message):
     assert cli_main(["compare", *argv, "--out", str(tmp_path), "--quiet"]) == 1
@@ -104,12 +143,14 @@ def test_bad_arguments_exit_with_a_one_line_error(tmp_path, capsys, argv, messag
 
 def test_sizes_none_skips_the_curve(tmp_path):
     argv = ["compare", "--data", "digits", "--epochs", "1", "--subset", "60", "--sizes", "none",
-            "--out", str(tmp_path), "--quiet"]
+            "--seeds", "1", "--out", str(tmp_path), "--quiet"]
     assert cli_main(argv) == 0
     rep = json.loads((tmp_path / "report.json").read_text())
     assert rep["settings"]["sizes"] == [] and "sample_efficiency" not in rep["figures"]
-    assert all("sample_efficiency" not in m for m in rep["models"].values())
+    assert all("sample_efficiency" not in m["metrics"] for m in rep["models"].values())
     assert "Sample efficiency not measured" in (tmp_path / "report.html").read_text()
+    assert all(v["status"] == "inconclusive at this sample size" for v in rep["verdicts"]
+               if "difference" in v)  # one seed: no interval, no claim settled
 
 
 def test_sizes_argument_is_validated(capsys):
@@ -155,6 +196,33 @@ def test_data_path_reads_an_image_folder_and_splits_it(tmp_path):
         assert model(cv.tensor(split.x_test)).shape == (6, 3)
 
 
+def test_data_path_reads_cifar10_binaries_and_compares_on_colour_images(tmp_path):
+    """A tiny file in CIFAR-10's binary format (per record: label byte, then 3072 bytes of
+    R, G, B planes of 32x32) runs the comparison on 3x32x32 inputs."""
+    import convolve.lab
+
+    rng = np.random.default_rng(0)
+
+    def batch(path, n, offset):
+        labels = (np.arange(n) + offset) % 10
+        pixels = rng.integers(0, 256, (n, 3072))
+        path.write_bytes(np.concatenate([labels[:, None], pixels], 1).astype(np.uint8).tobytes())
+        return labels, pixels
+
+    for i in range(1, 6):
+        batch(tmp_path / f"data_batch_{i}.bin", 10, i)
+    labels, pixels = batch(tmp_path / "test_batch.bin", 20, 0)
+    split, info = labdata.load(str(tmp_path))
+    assert split.x_train.shape == (50, 3, 32, 32) and info["sample_shape"] == [3, 32, 32]
+    np.testing.assert_array_equal(split.y_test, labels)
+    np.testing.assert_allclose(split.x_test[3, 1], pixels[3, 1024:2048].reshape(32, 32) / 255,
+                               rtol=1e-6)
+    res = convolve.lab.compare(str(tmp_path), epochs=1, seeds=2, workers=1, sizes=(),
+                               models=("mlp", "cnn"), write=False, quiet=True)
+    assert res["models"]["cnn"]["connections"]["mean"] == 75  # 5x5 kernel, 3 channels
+    assert len(res["models"]["cnn"]["metrics"]["test_accuracy"]["per_seed"]) == 2
+
+
 def test_subset_is_stratified_and_bounded():
     split, info = labdata.load("digits", subset=100)
     assert (info["train_size"], info["test_size"]) == (100, 100)
@@ -166,8 +234,9 @@ def test_python_api_returns_the_result_without_writing(tmp_path, monkeypatch, ca
 
     monkeypatch.chdir(tmp_path)
     res = convolve.lab.compare("digits", epochs=1, subset=100, write=False, quiet=True,
-                               models=("mlp", "cnn"), sizes=())
-    assert list(res["models"]) == ["mlp", "cnn"] and res["verdicts"] == []
+                               models=("mlp", "cnn"), sizes=(), seeds=2, workers=1)
+    assert list(res["models"]) == ["mlp", "cnn"]
+    assert [v["b"] for v in res["verdicts"]] == ["mlp", "mlp", "mlp", "mlp"]
     assert "files" not in res and not any(tmp_path.iterdir())
     assert res["models"]["cnn"]["connections"]["mean"] == 25  # 5x5 kernel, 1 input channel
     assert "digits: size, connectivity, accuracy" in capsys.readouterr().out

@@ -9,6 +9,8 @@ import argparse
 from ..cli import subcommand
 from .data import SIZES
 
+SEEDS = 3  # the default number of seeds (= comparison.SEEDS; kept here so --help stays light)
+
 
 def _sizes(text: str) -> tuple:
     if text in ("default", "all"):
@@ -29,17 +31,25 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--data", default="mnist5k",
                    help="digits, mnist5k (default), mnist1d (runs the MNIST-1D paper "
                         "replication, with the paper's settings unless overridden), or a "
-                        "folder of IDX files / class sub-folders of images")
+                        "folder of CIFAR-10 binaries (3x32x32), IDX files or class "
+                        "sub-folders of images")
     p.add_argument("--epochs", type=int, default=None, help="epochs per model (default: per data)")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--lr", type=float, default=None, help="Adam learning rate")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="first seed (default 0); the run uses seeds SEED .. SEED+SEEDS-1")
+    p.add_argument("--seeds", type=int, default=None,
+                   help="number of seeds every model is trained on (default 3; --seeds 10 "
+                        "for tighter intervals; MNIST-1D replication: at least 5 recommended)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="worker processes the seeds run in (default: the number of cores; "
+                        "1: serial, in this process)")
     p.add_argument("--subset", type=int, default=None,
                    help="keep at most this many train and test samples (stratified)")
     p.add_argument("--sizes", type=_sizes, default=SIZES, metavar="N,N,...|none",
                    help="training-set sizes for the sample-efficiency curve (default "
-                        "250,500,1000,2000,4000; each run gets the full run's optimizer "
-                        "steps); 'none' skips it (about 2/3 of the default run's time)")
+                        "250,1000,2000, plus the full training set; each run gets the full "
+                        "run's optimizer steps); 'none' skips it")
     p.add_argument("--paper", action="store_true",
                    help="MNIST-1D: the paper's exact settings (lr 1e-2, batch 100, 6000 steps)")
     p.add_argument("--out", default=None, help="output folder (default reports/compare-<data>)")
@@ -53,16 +63,20 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from .comparison import compare
 
-    for name in ("epochs", "batch_size", "subset", "threads"):
+    for name in ("epochs", "batch_size", "subset", "threads", "seeds", "workers"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise ValueError(f"compare: --{name.replace('_', '-')} must be >= 1, "
                              f"received {value}")
     if args.lr is not None and args.lr <= 0:
         raise ValueError(f"compare: --lr must be positive, received {args.lr}")
+    if args.seed < 0:
+        raise ValueError(f"compare: --seed must be >= 0, received {args.seed}")
+    seeds = args.seeds if args.seeds is not None else SEEDS
     compare(args.data, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-            seed=args.seed, sizes=args.sizes, subset=args.subset, out=args.out,
-            paper=args.paper, quiet=args.quiet, threads=args.threads)
+            seed=args.seed, seeds=seeds, workers=args.workers, sizes=args.sizes,
+            subset=args.subset, out=args.out, paper=args.paper, quiet=args.quiet,
+            threads=args.threads)
     return 0
 
 

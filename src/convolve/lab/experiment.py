@@ -13,7 +13,7 @@ from ..callbacks import Callback
 from ..random import manual_seed
 from ..summary import summary as model_summary
 from ..train import fit
-from . import measure
+from . import measure, stats
 from .models import feature_extractor, first_layer
 
 
@@ -33,6 +33,8 @@ class Settings:
     shifts: tuple = (0, 1, 2, 3, 4)
     consistency_max_shift: int = 3
     connection_units: int = 32
+    val_fraction: float = 0.1
+    bootstrap: int = 1000
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -48,7 +50,7 @@ class _Progress(Callback):
         val = logs.get("val_accuracy")
         self.report(f"{self.label}: epoch {logs['epoch']}/{self.epochs} loss {logs['loss']:.4f} "
                     f"running train acc {100 * logs['accuracy']:.1f}%"
-                    + (f" test acc {100 * val:.1f}%" if val is not None else "")
+                    + (f" val acc {100 * val:.1f}%" if val is not None else "")
                     + f" ({logs['seconds']:.1f} s)")
 
 
@@ -121,10 +123,20 @@ def equivariance(model, x_test, k: int = 1) -> dict:
 
 
 def robustness(model, x, y, settings: Settings) -> dict:
-    return {"accuracy": measure.accuracy_under_shift(model, x, y, settings.shifts),
-            "consistency": measure.consistency(model, x, settings.consistency_max_shift,
-                                               settings.seed),
-            "top1_change": measure.top1_change(model, x, 1)}
+    """Accuracy per shift, consistency and P(top-1 change) on the test set, with percentile
+    bootstrap intervals over test images (``settings.bootstrap`` resamples; 0: none)."""
+    acc = measure.accuracy_under_shift(model, x, y, settings.shifts, per_image=True)
+    same = measure.consistency(model, x, settings.consistency_max_shift, settings.seed,
+                               per_image=True)
+    out = {"accuracy": {k: float(v.mean()) for k, v in acc.items()},
+           "consistency": float(same.mean()),
+           "top1_change": measure.top1_change(model, x, 1)}
+    if settings.bootstrap:
+        boot = {"n_boot": settings.bootstrap, "seed": settings.seed}
+        out["bootstrap_ci95"] = {"accuracy": {k: stats.bootstrap_ci(v, **boot)
+                                              for k, v in acc.items()},
+                                 "consistency": stats.bootstrap_ci(same, **boot)}
+    return out
 
 
 def size_epochs(settings: Settings, n_full: int, n: int) -> int:

@@ -1,34 +1,53 @@
-"""The sections of report.html, built from a result dict and the figures' PNG bytes."""
+"""The sections of report.html, built from a multi-seed result dict and the figures' PNG
+bytes. Figures are "mean [95% CI]" over seeds, in percent unless marked."""
 
 from __future__ import annotations
 
 from .report import img, paragraph, pct, rf_text, table, verdict_list
 
-COMPARE_SECTIONS = ("Settings", "Verdicts", "Results", "Parameter sharing",
+COMPARE_SECTIONS = ("Settings", "Statistics and data splits", "Verdicts", "Results",
+                    "Parameter sharing",
                     "Sparsity of connections", "Translation invariance",
                     "Overfitting and sample efficiency", "Filters and feature maps", "Method")
-PAPER_SECTIONS = ("Settings", "Verdicts", "MNIST-1D replication", "Learning curves",
+PAPER_SECTIONS = ("Settings", "Statistics and data splits", "Verdicts",
+                  "MNIST-1D replication", "Learning curves",
                   "Filters and feature maps", "Method")
 
 
 def _settings(result: dict) -> str:
     d, s = result["data"], result["settings"]
     rows = [["data", f"{d['name']} ({d['source']})"],
-            ["train / test", f"{d['train_size']} / {d['test_size']}"],
+            ["train / validation / test", (f"{d['train_size']} / {d.get('val_size', 0)} / "
+                                          f"{d['test_size']}")],
+            ["seeds", (f"{', '.join(map(str, result['seeds']))} ({len(result['seeds'])}; "
+                      f"{result['workers']} worker process(es))")],
             ["sample shape", "x".join(map(str, d["sample_shape"]))]]
     rows += [[k, ", ".join(map(str, v)) if isinstance(v, list) else v] for k, v in s.items()
-             if k != "permutation"]
-    if "permutation" in s:
-        rows.append(["shuffling", (f"one fixed permutation of the {len(s['permutation'])} "
-                                  f"positions (seed {s['seed']}; listed in report.json)")])
+             if v is not None]
+    if result["kind"] == "paper":
+        rows.append(["shuffling", ("one permutation of the positions per seed (drawn from "
+                                  "the seed; listed in report.json under per_seed)")])
     rows.append(["wall time", f"{result.get('wall_seconds', 0):.0f} s"])
     env = result.get("environment", {})
     rows.append(["environment", ", ".join(f"{k} {v}" for k, v in env.items())])
     return table(["setting", "value"], rows)
 
 
+def _statistics(result: dict) -> str:
+    st = result["statistics"]
+    rows = [[k, v] for k, v in result["splits"].items()]
+    return (paragraph(f"Every figure is the mean over {len(result['seeds'])} seed(s) with its "
+                      f"{st['interval']} in brackets; report.json has the per-seed values.")
+            + paragraph(st["rule"])
+            + (paragraph(st["replication_rule"]) if "replication_rule" in st else "")
+            + (paragraph("Within a seed, consistency and accuracy under shift also get a "
+                         "percentile bootstrap interval over test images (report.json: "
+                         "bootstrap_ci95_per_seed).") if "bootstrap" in st else "")
+            + table(["split", "used for"], rows))
+
+
 def _results(result: dict) -> str:
-    from .comparison import shift_rows, structure_rows
+    from .seed_report import shift_rows, structure_rows
 
     return table(*structure_rows(result["models"])) + table(*shift_rows(result["models"])) \
         + paragraph(
@@ -37,7 +56,7 @@ def _results(result: dict) -> str:
         "centre of the map), with the fraction of all inputs. RF: receptive field of the last "
         "feature map (analytic). k px: test accuracy for inputs shifted k pixels (mean of the "
         "4 directions, zero fill). Consist.: Zhang's consistency. P(top1 chg), MAC: Azulay & "
-        "Weiss for a 1-pixel shift. Equiv. err: first-layer equivariance error.")
+        "Weiss for a 1-pixel shift. Equiv. err: first-layer equivariance error (mean).")
 
 
 def _sharing(result: dict, figs: dict) -> str:
@@ -74,37 +93,27 @@ def _sparsity(result: dict) -> str:
 
 
 def _invariance(result: dict, figs: dict) -> str:
-    rows = []
-    for r in result["models"].values():
-        s, eq = r["shift"], r["equivariance"]
-        accs = [pct(s["accuracy"][k]) for k in sorted(s["accuracy"])]
-        rows.append([r["label"], *accs, pct(s["consistency"]),
-                     pct(s["top1_change"]["p_change"]), f"{s['top1_change']['mac']:.3f}",
-                     "n/a" if eq["error"] is None else f"{eq['error']:.2e}"])
-    any_r = next(iter(result["models"].values()))
-    shifts = [f"acc {k} px" for k in sorted(any_r["shift"]["accuracy"])]
     notes = [f"{r['label']}: {r['equivariance']['note']}" for r in result["models"].values()
              if r["equivariance"]["error"] is None]
-    return (table(["model", *shifts, "consistency", "P(top-1 change)", "MAC",
-                   "first-layer equivariance error"], rows)
-            + img(figs["shift_accuracy"], "accuracy against shift")
+    return (img(figs["shift_accuracy"], "accuracy against shift, 95% bands")
             + "".join(paragraph(n) for n in notes))
 
 
 def _overfitting(result: dict, figs: dict) -> str:
-    rows = [[r["label"], pct(r["train_accuracy"]), pct(r["test_accuracy"]),
-             f"{100 * r['gap']:.1f}", f"{r['train_seconds']:.1f} s"]
+    from .aggregate import pm
+    from .seed_report import size_rows
+
+    rows = [[r["label"], pm(r["metrics"]["train_accuracy"]), pm(r["metrics"]["test_accuracy"]),
+             pm(r["metrics"]["gap"]), pm(r["metrics"]["train_seconds"], 1) + " s"]
             for r in result["models"].values()]
     body = table(["model", "train", "test", "gap (points)", "training time"], rows)
-    body += img(figs["learning_curves"], "learning curves")
-    if "sample_efficiency" in figs:
-        sizes = sorted({int(n) for r in result["models"].values()
-                        for n in (r.get("sample_efficiency") or {})})
-        srows = [[r["label"], *[pct((r.get("sample_efficiency") or {}).get(n)) for n in sizes]]
-                 for r in result["models"].values()]
-        body += table(["model", *[f"{n} samples" for n in sizes]], srows)
-        body += paragraph(f"Subsets are stratified; each run gets "
-                          f"{result['settings']['size_steps']}.")
+    body += img(figs["learning_curves"], "learning curves of the first seed")
+    sizes = size_rows(result["models"])
+    if sizes and "sample_efficiency" in figs:
+        body += table(*sizes)
+        body += paragraph(f"Subsets of the training data are stratified; each run gets "
+                          f"{result['settings']['size_steps']}; the largest size is the full "
+                          f"run.")
         body += img(figs["sample_efficiency"], "accuracy against training-set size")
     else:
         body += paragraph("Sample efficiency not measured (this run had --sizes none).")
@@ -130,8 +139,10 @@ METHOD = (
     "2019): for a 1-px shift (mean over 4 directions), the fraction of inputs whose top class "
     "changes and the mean absolute change of the probability of the original top class. "
     "Equivariance error: ||layer(shift(x)) - shift(layer(x))|| / ||shift(layer(x))|| for a "
-    "1-px shift on 64 test inputs, over the interior of the map. A difference of two test "
-    "accuracies is called significant when it exceeds twice its binomial standard error.")
+    "1-px shift on 64 test inputs, over the interior of the map. Each seed reseeds the "
+    "initialisation, the shuffling, the validation split and the random shifts; the test "
+    "set is the same for every seed. Verdicts compare two models by their per-seed "
+    "difference (see Statistics).")
 
 
 PAPER_MAPS_NOTE = ("Filters: the logistic regression's weights (one per input position, on the "
@@ -141,6 +152,7 @@ PAPER_MAPS_NOTE = ("Filters: the logistic regression's weights (one per input po
 
 def compare_sections(result: dict, figs: dict) -> list:
     return [("Settings", _settings(result)),
+            ("Statistics and data splits", _statistics(result)),
             ("Verdicts", verdict_list(result["verdicts"])),
             ("Results", _results(result)),
             ("Parameter sharing", _sharing(result, figs)),
@@ -152,19 +164,20 @@ def compare_sections(result: dict, figs: dict) -> list:
 
 
 def paper_sections(result: dict, figs: dict) -> list:
-    rows = [[k, pct(result["paper"][k], 0), pct(result["ours"].get(k)),
-             f"{100 * (result['ours'][k] - result['paper'][k]):+.1f}"
-             if result["ours"].get(k) is not None else "n/a"] for k in result["paper"]]
-    mrows = [[r["label"], r["variant"], f"{r['params']:,}", pct(r["train_accuracy"]),
-              pct(r["test_accuracy"]), f"{r['train_seconds']:.1f} s"]
-             for r in result["runs"].values()]
+    from .aggregate import pm
+    from .seed_report import paper_rows
+
+    mrows = [[k, r["variant"], f"{r['params']:,}", pm(r["metrics"]["train_accuracy"]),
+              pm(r["metrics"]["test_accuracy"]), pm(r["metrics"]["train_seconds"], 1) + " s"]
+             for k, r in result["runs"].items()]
     return [("Settings", _settings(result)),
+            ("Statistics and data splits", _statistics(result)),
             ("Verdicts", verdict_list(result["verdicts"])),
             ("MNIST-1D replication",
-             table(["model", "paper", "convolve", "difference (points)"], rows)
+             table(*paper_rows(result))
              + img(figs["paper"], "ours against the paper")
              + table(["model", "sequences", "params", "train", "test", "training time"], mrows)
              + paragraph(result["notes"])),
-            ("Learning curves", img(figs["learning_curves"], "learning curves")),
+            ("Learning curves", img(figs["learning_curves"], "learning curves, first seed")),
             ("Filters and feature maps", _maps(figs, PAPER_MAPS_NOTE)),
             ("Method", paragraph(result["method"]))]

@@ -165,21 +165,27 @@ def predict_proba(model, x: np.ndarray, batch_size: int = 500) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def accuracy_under_shift(model, x, y, shifts=(0, 1, 2, 3, 4)) -> dict:
-    """Accuracy for inputs shifted by k pixels (zero fill), averaged over the axis directions."""
+def accuracy_under_shift(model, x, y, shifts=(0, 1, 2, 3, 4),
+                         per_image: bool = False) -> dict:
+    """Accuracy for inputs shifted by k pixels (zero fill), averaged over the axis directions.
+
+    per_image: map k to each input's fraction of directions classified right instead (its
+    mean is the accuracy), for a bootstrap over test images.
+    """
     y = np.asarray(y)
     out = {}
     for k in shifts:
-        accs = [float((predict_proba(model, shift(x, dy, dx)).argmax(1) == y).mean())
-                for dy, dx in directions(int(k), np.ndim(x))]
-        out[int(k)] = float(np.mean(accs))
+        hits = np.mean([predict_proba(model, shift(x, dy, dx)).argmax(1) == y
+                        for dy, dx in directions(int(k), np.ndim(x))], axis=0)
+        out[int(k)] = hits if per_image else float(hits.mean())
     return out
 
 
-def consistency(model, x, max_shift: int = 3, seed: int = 0) -> float:
+def consistency(model, x, max_shift: int = 3, seed: int = 0, per_image: bool = False):
     """Zhang (2019): fraction of inputs whose predicted class is the same for two random shifts.
 
     Each input gets two independent shifts, uniform in [-max_shift, max_shift] per axis.
+    per_image: the boolean array of agreements instead of its mean.
     """
     rng = np.random.default_rng(seed)
     n = len(x)
@@ -188,7 +194,8 @@ def consistency(model, x, max_shift: int = 3, seed: int = 0) -> float:
         dx = rng.integers(-max_shift, max_shift + 1, size=n)
         dy = rng.integers(-max_shift, max_shift + 1, size=n) if np.ndim(x) == 4 else 0
         preds.append(predict_proba(model, shift_each(x, dy, dx)).argmax(1))
-    return float((preds[0] == preds[1]).mean())
+    same = preds[0] == preds[1]
+    return same if per_image else float(same.mean())
 
 
 def top1_change(model, x, k: int = 1) -> dict:

@@ -27,49 +27,72 @@ def _label(name: str) -> str:
 
 
 def learning_curves(histories: dict) -> bytes:
-    """Training loss and test accuracy per epoch, one line per model."""
+    """Training loss and validation accuracy per epoch (one seed), one line per model."""
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
     for name, hist in histories.items():
         ep = [h["epoch"] for h in hist]
         a.plot(ep, [h["loss"] for h in hist], marker="o", ms=3, label=_label(name))
-        b.plot(ep, [100 * h["accuracy"] for h in hist], ls="--", lw=1, alpha=0.6)
-        if hist and hist[0].get("val_accuracy") is not None:
+        has_val = bool(hist) and hist[0].get("val_accuracy") is not None
+        b.plot(ep, [100 * h["accuracy"] for h in hist], ls="--", lw=1, alpha=0.6,
+               label=None if has_val else _label(name))
+        if has_val:
             b.plot(ep, [100 * h["val_accuracy"] for h in hist], marker="o", ms=3,
                    label=_label(name), color=b.lines[-1].get_color())
     a.set(xlabel="epoch", ylabel="training loss", yscale="log", title="Training loss")
     b.set(xlabel="epoch", ylabel="accuracy (%)",
-          title="Test accuracy (solid); running train accuracy (dashed)")
+          title="Validation accuracy (solid); running train accuracy (dashed)")
     a.legend(fontsize=8)
     b.legend(fontsize=8)
     return _png(fig)
 
 
-def shift_accuracy(results: dict) -> bytes:
-    """Test accuracy against the shift in pixels (zero fill, mean over directions)."""
+def _err(summaries: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Means and the 95% interval's low/high, in percent (NaN where there is no interval)."""
+    mean = np.array([100 * s["mean"] for s in summaries])
+    lo = np.array([100 * (s["ci95"][0] if s["ci95"][0] is not None else np.nan)
+                   for s in summaries])
+    hi = np.array([100 * (s["ci95"][1] if s["ci95"][1] is not None else np.nan)
+                   for s in summaries])
+    return mean, lo, hi
+
+
+def _curve(ax, xs, summaries, name) -> None:
+    mean, lo, hi = _err(summaries)
+    line, = ax.plot(xs, mean, marker="o", label=_label(name))
+    if np.all(np.isfinite(lo)):
+        ax.fill_between(xs, lo, hi, color=line.get_color(), alpha=0.2, lw=0)
+        ax.errorbar(xs, mean, yerr=[mean - lo, hi - mean], fmt="none",
+                    ecolor=line.get_color(), capsize=3, lw=1)
+
+
+def shift_accuracy(models: dict) -> bytes:
+    """Test accuracy against the shift in pixels: mean over seeds, band = 95% interval."""
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    for name, r in results.items():
-        acc = r["shift"]["accuracy"]
-        ks = sorted(int(k) for k in acc)
-        ax.plot(ks, [100 * acc[k] for k in ks], marker="o", label=_label(name))
+    for name, m in models.items():
+        acc = m["metrics"]["shift_accuracy"]
+        ks = sorted(acc, key=int)
+        _curve(ax, [int(k) for k in ks], [acc[k] for k in ks], name)
     ax.set(xlabel="shift (pixels, zero fill, mean of the directions)",
-           ylabel="test accuracy (%)", title="Accuracy under translation")
-    ax.set_xticks(ks)
+           ylabel="test accuracy (%)",
+           title="Accuracy under translation (mean, 95% CI over seeds)")
+    ax.set_xticks([int(k) for k in ks])
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     return _png(fig)
 
 
-def size_accuracy(results: dict) -> bytes:
-    """Test accuracy against the number of training samples (log x)."""
+def size_accuracy(models: dict) -> bytes:
+    """Test accuracy against the number of training samples (log x), with 95% bands."""
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    for name, r in results.items():
-        se = r.get("sample_efficiency") or {}
-        ns = sorted(int(n) for n in se)
-        ax.plot(ns, [100 * se[n] for n in ns], marker="o", label=_label(name))
+    sizes = set()
+    for name, m in models.items():
+        se = m["metrics"].get("sample_efficiency") or {}
+        ns = sorted(se, key=int)
+        sizes |= {int(n) for n in ns}
+        _curve(ax, [int(n) for n in ns], [se[n] for n in ns], name)
     ax.set(xscale="log", xlabel="training samples", ylabel="test accuracy (%)",
-           title="Sample efficiency")
-    sizes = sorted({int(n) for r in results.values() for n in (r.get("sample_efficiency") or {})})
-    ax.set_xticks(sizes, [str(n) for n in sizes])
+           title="Sample efficiency (mean, 95% CI over seeds)")
+    ax.set_xticks(sorted(sizes), [str(n) for n in sorted(sizes)])
     ax.minorticks_off()
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3, which="both")
@@ -167,12 +190,15 @@ def _show(ax, img: np.ndarray) -> None:
 
 
 def paper_bars(ours: dict, paper: dict) -> bytes:
-    """MNIST-1D: our accuracies next to the paper's, regular and shuffled."""
-    keys = list(paper)
+    """MNIST-1D: our accuracies (mean, 95% CI over seeds) next to the paper's."""
+    keys = [k for k in paper if k in ours]
     x = np.arange(len(keys))
+    mean, lo, hi = _err([ours[k] for k in keys])
     fig, ax = plt.subplots(figsize=(7, 3.6))
     ax.bar(x - 0.2, [100 * paper[k] for k in keys], 0.4, label="paper (Greydanus 2020)")
-    ax.bar(x + 0.2, [100 * ours.get(k, np.nan) for k in keys], 0.4, label="convolve")
+    yerr = None if not np.all(np.isfinite(lo)) else [mean - lo, hi - mean]
+    ax.bar(x + 0.2, mean, 0.4, yerr=yerr, capsize=3,
+           label="convolve (mean, 95% CI over seeds)")
     ax.set_xticks(x, [k.replace(" ", "\n", 1) for k in keys], fontsize=8)
     ax.set(ylabel="test accuracy (%)", title="MNIST-1D", ylim=(0, 100))
     ax.legend(fontsize=8)

@@ -46,7 +46,7 @@ th:first-child,td:first-child{text-align:left}th{background:#f3f3f3}
 img{max-width:100%;display:block;margin:.6em 0}
 .v{padding:.3em .6em;margin:.3em 0;border-left:4px solid #999;background:#fafafa}
 .supported,.replicated{border-color:#2a8a2a}.partly{border-color:#c8a000}
-.not,.mixed{border-color:#c03030}.inconclusive{border-color:#888}
+.not,.mixed,.contradicted{border-color:#c03030}.inconclusive{border-color:#888}
 code{background:#f3f3f3;padding:0 .2em}small{color:#666}
 """
 
