@@ -13,7 +13,6 @@ count, so the results do not depend on the executor, the worker count or the ord
 from __future__ import annotations
 
 import os
-from concurrent.futures import ProcessPoolExecutor
 
 
 def default_workers() -> int:
@@ -50,12 +49,11 @@ def map_trials(fn, specs: list, executor=None) -> list:
 
 
 def run_trials(specs: list, *, workers=None, executor=None, fn=run_trial) -> list:
-    """Run every trial: on ``executor`` if given, else in ``workers`` worker processes
-    (None: the number of cores), else serially when that is one process or one trial."""
+    """Run every trial: on ``executor`` if given, else through
+    :func:`convolve.distributed.map_trials` (the ranks of an MPI launcher, or ``workers``
+    local worker processes; None: the number of cores; serially for one)."""
     if executor is not None:
         return map_trials(fn, specs, executor)
-    n = workers_for(workers, len(specs))
-    if n == 1:
-        return map_trials(fn, specs)
-    with ProcessPoolExecutor(max_workers=n) as pool:
-        return map_trials(fn, specs, pool)
+    from ..distributed import map_trials as spread
+
+    return spread(fn, specs, max_workers=workers_for(workers, len(specs)))
