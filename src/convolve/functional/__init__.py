@@ -1,5 +1,6 @@
 """Differentiable ops on Tensors, one module per family (``import convolve.functional as F``)."""
 
+from .blur_pool import *
 from .conv import *
 from .conv_transpose import conv3d, conv_transpose1d, conv_transpose2d, conv_transpose3d  # noqa: F401
 from .elementwise import (  # noqa: F401

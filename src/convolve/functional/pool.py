@@ -16,7 +16,6 @@ kernel == stride average pooling's backward is a repeat of the gradient.
 
 from __future__ import annotations
 
-import math
 import numbers
 from typing import NamedTuple
 
@@ -32,7 +31,6 @@ __all__ = [
     "adaptive_avg_pool2d",
     "avg_pool1d",
     "avg_pool2d",
-    "blur_pool2d",
     "max_pool1d",
     "max_pool2d",
 ]
@@ -490,101 +488,3 @@ def adaptive_avg_pool1d(input, output_size):
     (ol,) = adaptive_size(op, output_size, x.shape[-1:])
     return _AdaptiveAvgPool.apply(x, in_hw=(1, x.shape[-1]), out_hw=(1, ol),
                                   out_shape=x.shape[:-1] + (ol,))
-
-
-# ------------------------------------------------------------------------------ blur pooling
-_BLUR_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap",
-               "zeros": "constant"}  # PyTorch's padding_mode -> np.pad's mode
-
-
-def _binomial(k: int, dtype):
-    """Normalised binomial row of length k: C(k-1, i) / 2**(k-1), e.g. [1, 2, 1] / 4."""
-    return (np.array([math.comb(k - 1, i) for i in range(k)]) / 2.0 ** (k - 1)).astype(dtype)
-
-
-def _pad_index(n: int, lo: int, hi: int, mode: str):
-    """Source position in [0, n) of each of the lo+n+hi padded positions (-1: a zero)."""
-    pos = np.arange(-lo, n + hi)
-    if mode == "reflect":
-        period = max(2 * (n - 1), 1)
-        pos = np.abs(pos) % period
-        return np.where(pos >= n, period - pos, pos)
-    if mode == "replicate":
-        return np.clip(pos, 0, n - 1)
-    if mode == "circular":
-        return pos % n
-    return np.where((pos >= 0) & (pos < n), pos, -1)
-
-
-def _pad_T(gp, axis: int, src, lo: int, n: int):
-    """Adjoint of padding by the index array ``src`` along ``axis``: fold pad cells back."""
-    lead = (slice(None),) * axis
-    out = gp[lead + (slice(lo, lo + n),)].copy()
-    for r in range(len(src)):
-        if not lo <= r < lo + n and src[r] >= 0:
-            out[lead + (src[r],)] += gp[lead + (r,)]
-    return out
-
-
-class _BlurPool(Function):
-    """Pad, blur with the separable binomial filter (rows, then columns), subsample."""
-
-    @staticmethod
-    def forward(ctx, x, ah=None, aw=None, mode="reflect", out_shape=None):
-        (H, W), lo = x.shape[-2:], (ah.k - 1) // 2
-        hi = ah.k - 1 - lo
-        x3 = x.reshape(-1, H, W)
-        ih, iw = _pad_index(H, lo, hi, mode), _pad_index(W, lo, hi, mode)
-        xp = np.pad(x3, ((0, 0), (lo, hi), (lo, hi)), mode=_BLUR_MODES[mode])
-        w = _binomial(ah.k, x.dtype)
-        ctx.meta = (x.shape, ah, aw, ih, iw, lo, w)
-        out = _window_reduce(_window_reduce(xp, 1, ah, w=w), 2, aw, w=w)
-        return out.reshape(out_shape)
-
-    @staticmethod
-    def backward(ctx, g):
-        xshape, ah, aw, ih, iw, lo, w = ctx.meta
-        g3 = g.reshape(-1, ah.out, aw.out)
-        gp = _window_sum_T(_window_sum_T(g3, 2, aw, len(iw), w), 1, ah, len(ih), w)
-        H, W = xshape[-2:]
-        return _pad_T(_pad_T(gp, 2, iw, lo, W), 1, ih, lo, H).reshape(xshape)
-
-
-def blur_args(op, kernel_size, stride, padding_mode):
-    """Validate blur pooling arguments (also used by BlurPool2d); return (k, (sH, sW))."""
-    if not isinstance(kernel_size, numbers.Integral) or isinstance(kernel_size, bool) \
-            or not 1 <= kernel_size <= 7:
-        raise ValueError(f"{op}: kernel_size must be an int in 1..7, "
-                         f"received kernel_size={kernel_size!r}")
-    if padding_mode not in _BLUR_MODES:
-        raise ValueError(f"{op}: padding_mode must be one of {tuple(_BLUR_MODES)}, "
-                         f"received padding_mode={padding_mode!r}")
-    return int(kernel_size), ntuple(stride, 2, op, "stride")
-
-
-def _blur_geometry(op, x, kernel_size, stride, padding_mode):
-    """Validate blur_pool2d's arguments; return the (H, W) geometry on the padded input."""
-    k, s = blur_args(op, kernel_size, stride, padding_mode)
-    hi = k // 2
-    small = {"reflect": hi >= min(x.shape[-2:]), "circular": hi > min(x.shape[-2:])}
-    if small.get(padding_mode, False):
-        raise ValueError(f"{op}: padding_mode={padding_mode!r} pads by {hi} for "
-                         f"kernel_size={k}, too much for input shape {tuple(x.shape)}")
-    return tuple(_Axis(k, si, 0, 1, n + k - 1, (n - 1) // si + 1)
-                 for si, n in zip(s, x.shape[-2:]))
-
-
-def blur_pool2d(input, kernel_size=3, stride=2, padding_mode="reflect"):
-    """Anti-aliased downsampling (Zhang 2019, antialiased-cnns' BlurPool).
-
-    (N, C, H, W) or (C, H, W) -> (N, C, ceil(H/s), ceil(W/s)). Each channel is padded by
-    (k-1)//2 before and ceil((k-1)/2) after (padding_mode 'reflect' as in the paper's
-    code, or 'replicate', 'circular', 'zeros'), filtered by the normalised binomial
-    k x k filter (outer product of C(k-1, i)/2**(k-1), e.g. [1,2,1]/4 for k=3; k in 1..7)
-    and sampled every ``stride`` pixels: F.pad + depthwise conv2d(stride) in PyTorch terms.
-    """
-    op = "blur_pool2d"
-    x = _check_input(op, input, 2)
-    ah, aw = _blur_geometry(op, x, kernel_size, stride, padding_mode)
-    return _BlurPool.apply(x, ah=ah, aw=aw, mode=padding_mode,
-                           out_shape=x.shape[:-2] + (ah.out, aw.out))

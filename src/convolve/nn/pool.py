@@ -13,7 +13,8 @@ import numbers
 import numpy as np
 
 from .. import functional as F
-from ..functional.pool import _binomial, adaptive_size, blur_args, window_args
+from ..functional.blur_pool import _binomial, blur_args
+from ..functional.pool import adaptive_size, window_args
 from .module import Module
 
 __all__ = ["AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AvgPool1d", "AvgPool2d", "BlurPool2d",
