@@ -50,3 +50,70 @@ def _find_mpiexec():
 @pytest.fixture(scope="session")
 def mpiexec():
     return _find_mpiexec()
+
+
+# ------------------------------------------------------------------------- the browser
+def _chromium_path():
+    """Debian's chromium (``apt-get install chromium``), or $CONVOLVE_CHROMIUM."""
+    import shutil
+
+    for candidate in (os.environ.get("CONVOLVE_CHROMIUM"), "/usr/bin/chromium",
+                      shutil.which("chromium"), shutil.which("chromium-browser")):
+        if candidate and Path(candidate).exists():
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """A headless Chromium driven by Playwright (never downloaded: the system's browser).
+    Skips on a developer machine without it; FAILS when CI is set."""
+    exe = _chromium_path()
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        sync_playwright = None
+    if exe is None or sync_playwright is None:
+        missing = "playwright (pip install playwright)" if sync_playwright is None else \
+            "chromium (apt-get install chromium)"
+        if os.environ.get("CI"):
+            pytest.fail(f"browser tests need {missing} in CI, and it is missing")
+        pytest.skip(f"browser tests need {missing}")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=exe, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh page; ``page.console_errors`` collects console errors and page exceptions
+    (a test asserts it is empty). External requests are blocked and recorded in
+    ``page.external_requests``: every page must work from 127.0.0.1 alone."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    pg = context.new_page()
+    pg.console_errors, pg.external_requests = [], []
+    pg.on("console", lambda m: m.type == "error" and pg.console_errors.append(m.text))
+    pg.on("pageerror", lambda e: pg.console_errors.append(str(e)))
+
+    def _route(route):
+        url = route.request.url
+        if url.startswith(("http://127.0.0.1", "data:", "blob:")):
+            return route.continue_()
+        pg.external_requests.append(url)
+        return route.abort()
+
+    pg.route("**/*", _route)
+    yield pg
+    context.close()
+
+
+@pytest.fixture(scope="session")
+def screenshots_dir():
+    """Where browser tests save screenshots: $CONVOLVE_SCREENSHOTS or build/screenshots."""
+    d = Path(os.environ.get("CONVOLVE_SCREENSHOTS") or Path(__file__).parents[1] / "build" /
+             "screenshots")
+    d.mkdir(parents=True, exist_ok=True)
+    return d
