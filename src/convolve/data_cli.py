@@ -5,7 +5,8 @@ A plug-in of :mod:`convolve.cli` (listed in its ``PLUGIN_MODULES``)::
     convolve datasets                       # every dataset, then the downloads and their state
     convolve datasets --json                # the same as JSON, with every file's SHA-256
     convolve datasets --download mnist cifar10 [--mirror URL ...] [--cache DIR] [-q]
-    convolve datasets --verify              # re-hash the files in the cache
+    convolve datasets --verify              # re-hash the files in the cache (status 1 if
+                                            # one has the wrong size or hash)
 
 ``--mirror`` replaces the catalog's mirrors (tried in the order given, e.g. a ``file://``
 folder on a machine without internet); ``--cache`` replaces the cache folder
@@ -54,7 +55,13 @@ def _run_datasets(args) -> int:
         print(json.dumps(rows))
     else:
         _print_table(rows, args.cache)
-    return 0 if not args.verify or all(_state(r) in ("ok", "-") for r in rows) else 1
+    return 1 if args.verify and _damaged(rows) else 0
+
+
+def _damaged(rows) -> bool:
+    """Whether a file is in the cache with the wrong size or hash (missing ones are not)."""
+    return any(f["status"].startswith("wrong") for r in rows if "download" in r
+               for f in r["download"]["files"])
 
 
 def _download_info(entry, root, verify: bool) -> dict:
@@ -89,7 +96,12 @@ def _rows(root, verify: bool) -> list:
 
 
 def _source(entry) -> str:
-    what = entry.files[0].filename if len(entry.files) == 1 else "IDX files"
+    if len(entry.files) == 1:
+        what = entry.files[0].filename
+    elif all("-idx" in f.filename for f in entry.files):
+        what = "IDX files"
+    else:
+        what = f"{len(entry.files)} files"
     return f"{what} (--download fetches)"
 
 
