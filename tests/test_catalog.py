@@ -130,5 +130,22 @@ def test_cli_download_failure_is_one_line(tmp_path, tiny, capsys):
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and err.startswith("convolve: error: could not download a.gz")
     assert missing in err
+    assert os.listdir(tmp_path / "c" / "tiny") == []  # nothing received: no .part kept
     assert main(["datasets", "--download", "nope", "--cache", str(tmp_path / "c")]) == 1
     assert "unknown downloadable dataset 'nope'" in capsys.readouterr().err
+
+
+def test_readme_download_table_matches_the_catalog():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| ([\w-]*) \| `([\w.-]+)` \| ([\d,]+) \| `([0-9a-f]{16})` \|$",
+                      readme, flags=re.MULTILINE)
+    expected, name = [], None
+    for entry in catalog.CATALOG.values():
+        for spec in entry.files:
+            expected.append((entry.name, spec.filename, spec.size, spec.sha256[:16]))
+    for dataset, filename, size, prefix in rows:
+        name = dataset or name
+        assert (name, filename, int(size.replace(",", "")), prefix) in expected
+    assert len(rows) == len(expected)

@@ -247,6 +247,15 @@ def download_file(filename: str, mirrors, dest_dir, sha256: str, timeout: float 
             _discard(t.part)
             failures.append(str(exc))
         except (_Incomplete, OSError, ValueError, http.client.HTTPException) as exc:
-            failures.append(f"{url}: {exc}" if url not in str(exc) else str(exc))
+            failures.append(_describe(url, exc))
+    if t.part.is_file() and not t.part.is_symlink() and t.part.stat().st_size == 0:
+        _discard(t.part)  # nothing received: no .part to resume
     raise DownloadError(f"could not download {filename} into {t.dest.parent}: "
-                        f"{len(failures)} mirror(s) failed:\n  " + "\n  ".join(failures))
+                        f"{len(failures)} mirror(s) failed:\n  " + ";\n  ".join(failures))
+
+
+def _describe(url: str, exc: BaseException) -> str:
+    """``url: reason``, urllib's ``<urlopen error ...>`` wrapping removed."""
+    reason = getattr(exc, "reason", None)
+    text = str(reason) if reason is not None and not getattr(exc, "code", None) else str(exc)
+    return text if url in text else f"{url}: {text or type(exc).__name__}"
