@@ -294,3 +294,16 @@ def test_progress_bar(capsys):
     quiet(100, 100)
     quiet(None, None)
     assert capsys.readouterr().err == ""
+
+
+def test_a_second_process_writing_the_part_is_refused(tmp_path):
+    import fcntl
+
+    (tmp_path / NAME).write_bytes(DATA)
+    dest = tmp_path / "d"
+    dest.mkdir()
+    with open(dest / (NAME + ".part"), "wb") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        with pytest.raises(DownloadError, match="being written by another process"):
+            download_file(NAME, [tmp_path.as_uri()], dest, SHA)
+    assert download_file(NAME, [tmp_path.as_uri()], dest, SHA).read_bytes() == DATA
