@@ -88,6 +88,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(DATA[:30_000])
         entry["sent"] = 30_000
 
+    def _portal(self, entry, rng):  # a login page instead of the file
+        self._send(entry, 200, b"<html>please log in</html>")
+
     def _wronghash(self, entry, rng):
         self._send(entry, 200, bytes(len(DATA)))
 
@@ -155,6 +158,17 @@ def test_server_ignoring_range_restarts_from_zero(server, tmp_path):
     assert path.read_bytes() == DATA
     assert server.log == [{"mode": "norange", "range": "bytes=12345-", "status": 200,
                            "sent": len(DATA)}]
+
+
+def test_wrong_announced_size_keeps_the_part(server, tmp_path):
+    part = tmp_path / (NAME + ".part")
+    part.write_bytes(DATA[:12_345])
+    with pytest.raises(DownloadError, match="announces 26 bytes, expected 100,000"):
+        download_file(NAME, [server.url("portal")], tmp_path, SHA, size=len(DATA))
+    assert part.read_bytes() == DATA[:12_345]
+    path = download_file(NAME, [server.url("portal"), server.url("good")], tmp_path, SHA,
+                         size=len(DATA))
+    assert path.read_bytes() == DATA and server.log[-1]["range"] == "bytes=12345-"
 
 
 def test_bad_content_range_restarts(server, tmp_path):

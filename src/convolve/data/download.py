@@ -123,7 +123,8 @@ def _resumes(resp, part: _Part, size) -> bool | None:
 
 
 def _open_stream(url: str, part: _Part, t: _Target):
-    """The response to read; the part is reset when the server does not continue it."""
+    """(response, offset): the offset is where its body starts in the file: ``part.have``
+    when the server continues the part, else 0 (a 200, a 416 or a 206 for other bytes)."""
     import urllib.error
 
     try:
@@ -132,26 +133,24 @@ def _open_stream(url: str, part: _Part, t: _Target):
         if err.code != 416 or not part.have:
             raise
         err.close()
-        part.reset()
-        return _urlopen(url, 0, t.timeout)
+        return _urlopen(url, 0, t.timeout), 0
     if not part.have:
-        return resp
+        return resp, 0
     resumes = _resumes(resp, part, t.size)
     if resumes:
-        return resp
-    part.reset()
+        return resp, part.have
     if resumes is None:  # a 206 for other bytes than asked: ask for the whole file
         resp.close()
-        return _urlopen(url, 0, t.timeout)
-    return resp  # 200 (or a file:// URL): the whole file, from byte 0
+        return _urlopen(url, 0, t.timeout), 0
+    return resp, 0  # 200 (or a file:// URL): the whole file, from byte 0
 
 
-def _announced(resp, part: _Part, url: str, t: _Target) -> int | None:
-    """The total size the response announces (Content-Length + what the part holds)."""
+def _announced(resp, offset: int, url: str, t: _Target) -> int | None:
+    """The total size the response announces (its Content-Length + ``offset``)."""
     length = resp.headers.get("Content-Length") if hasattr(resp, "headers") else None
     if not (length and length.strip().isdigit()):
         return None
-    total = part.have + int(length)
+    total = offset + int(length)
     limits.check("download_bytes", total, f"{url}: announced size")
     if t.size is not None and total != t.size:
         raise _Incomplete(f"{url}: the server announces {total:,} bytes, expected {t.size:,}")
@@ -159,9 +158,13 @@ def _announced(resp, part: _Part, url: str, t: _Target) -> int | None:
 
 
 def _receive(url: str, part: _Part, t: _Target, report) -> None:
-    """Append the rest of the file from ``url`` to the part, within the size bounds."""
-    with _open_stream(url, part, t) as resp:
-        announced = _announced(resp, part, url, t)
+    """Append the rest of the file from ``url`` to the part, within the size bounds (the
+    part is emptied first when the server sends the whole file)."""
+    resp, offset = _open_stream(url, part, t)
+    with resp:
+        announced = _announced(resp, offset, url, t)
+        if offset < part.have:
+            part.reset()
         total = t.size if t.size is not None else announced
         while True:
             want = _CHUNK if t.bound is None else max(1, min(_CHUNK, t.bound + 1 - part.have))
