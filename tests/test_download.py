@@ -113,7 +113,7 @@ def server():
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     srv.daemon_threads = True
     srv.log, srv.stop = [], threading.Event()
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread = threading.Thread(target=srv.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     srv.url = lambda mode: f"http://127.0.0.1:{srv.server_address[1]}/{mode}/"
     yield srv
