@@ -2,7 +2,8 @@
 
 Every file the project writes (checkpoints, logs, histories, ONNX models, lab reports and
 figures, dataset caches and downloads) goes through :func:`atomic_write` or, for JSON-lines
-logs, :func:`open_append`. The rules:
+logs, :func:`open_append`, or, for resumable downloads, :func:`open_partial` then
+:func:`finish_partial`. The rules:
 
 - The destination is never followed if it is a symbolic link, and never replaced if it is
   not a regular file (appending also refuses a file with several hard links) (a FIFO, a device, a socket, a directory): :class:`UnsafeWriteError`, a
@@ -26,8 +27,8 @@ import secrets
 import stat
 from pathlib import Path
 
-__all__ = ["UnsafeWriteError", "atomic_write", "check_destination", "open_append",
-           "remove_stale_temps"]
+__all__ = ["UnsafeWriteError", "atomic_write", "check_destination", "finish_partial",
+           "open_append", "open_partial", "remove_stale_temps"]
 
 _KINDS = ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISDIR, "a directory"),
           (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
@@ -137,17 +138,14 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def open_append(path):
-    """``path`` opened for appending text (created if absent), without following a symbolic
-    link and refusing a FIFO, device or other non-regular file, or a file with more than one
-    hard link (appending would change the other name's file too): :class:`UnsafeWriteError`.
-    The check is race-free: O_NOFOLLOW, then fstat of the opened descriptor."""
-    path = Path(path)
+def _open_regular(path: Path, flags: int, verb: str) -> int:
+    """A descriptor on ``path`` (created if absent) opened with ``flags`` plus O_CREAT and
+    O_NOFOLLOW, refused (:class:`UnsafeWriteError`) when it is a symbolic link, not a regular
+    file, or a file with several hard links. Race-free: O_NOFOLLOW, then fstat of the fd."""
     path.parent.mkdir(parents=True, exist_ok=True)
     check_destination(path)
-    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | _NOFOLLOW | _CLOEXEC | _NONBLOCK
     try:
-        fd = os.open(path, flags, 0o666)
+        fd = os.open(path, flags | os.O_CREAT | _NOFOLLOW | _CLOEXEC | _NONBLOCK, 0o666)
     except OSError as err:
         if err.errno in (errno.ELOOP, errno.ENXIO, errno.EMLINK):
             raise UnsafeWriteError(f"refusing to write {path}: it is a symbolic link or not a "
@@ -158,11 +156,41 @@ def open_append(path):
                                  if st.st_nlink > 1 else None)
     if kind is not None:
         os.close(fd)
-        raise UnsafeWriteError(f"refusing to append to {path}: it is {kind}, not a plain "
+        raise UnsafeWriteError(f"refusing to {verb} {path}: it is {kind}, not a plain "
                                f"regular file (remove it or choose another path)")
     if _NONBLOCK:
         os.set_blocking(fd, True)
+    return fd
+
+
+def open_append(path):
+    """``path`` opened for appending text (created if absent), without following a symbolic
+    link and refusing a FIFO, device or other non-regular file, or a file with more than one
+    hard link (appending would change the other name's file too): :class:`UnsafeWriteError`.
+    The check is race-free: O_NOFOLLOW, then fstat of the opened descriptor."""
+    fd = _open_regular(Path(path), os.O_WRONLY | os.O_APPEND, "append to")
     return os.fdopen(fd, "a", encoding="utf-8")
+
+
+def open_partial(path):
+    """``path`` opened for reading and writing in binary (created if absent, never
+    truncated), with the same refusals as :func:`open_append`: the ``.part`` file of a
+    resumable download, which :func:`finish_partial` later renames into place."""
+    fd = _open_regular(Path(path), os.O_RDWR, "write")
+    return os.fdopen(fd, "r+b")
+
+
+def finish_partial(fh, partial, path) -> Path:
+    """Flush and fsync ``fh`` (the open :func:`open_partial` file ``partial``) and rename it
+    over ``path`` (refused if ``path`` is a symbolic link or not a regular file); the folder
+    is fsynced. Returns ``path``."""
+    path = Path(path)
+    fh.flush()
+    os.fsync(fh.fileno())
+    check_destination(path)
+    os.replace(partial, path)
+    _fsync_dir(path.parent)
+    return path
 
 
 def remove_stale_temps(directory, names) -> list:

@@ -32,7 +32,7 @@ import numpy as np
 
 from .cli_errors import USER_ERRORS, CLIError, describe_error  # noqa: F401 - re-exported
 
-PLUGIN_MODULES = ("convolve.lab.cli", "convolve.export_cli")
+PLUGIN_MODULES = ("convolve.lab.cli", "convolve.export_cli", "convolve.data_cli")
 _SUBCOMMANDS: dict = {}  # name -> (help, setup(parser) -> run(args) -> int)
 
 
@@ -387,29 +387,6 @@ def _print_plans(model, shape, batch: int) -> int:
         raise CLIError(f"--batch must be a positive int, received {batch}")
     for name, plan in conv_plans(model, shape, batch):
         print(f"{name}: {plan!r}")
-    return 0
-
-
-# ---------------------------------------------------------------------------------- datasets
-@subcommand("datasets", "list the datasets convolve knows and whether they load offline")
-def datasets_command(p):
-    p.add_argument("--json", action="store_true", help="print the list as JSON")
-    return _run_datasets
-
-
-def _run_datasets(args) -> int:
-    from .data import available_datasets
-
-    rows = [{"name": i.name, "shape": "x".join(map(str, i.sample_shape)),
-             "classes": i.num_classes, "train": i.train_size, "test": i.test_size,
-             "available": i.available, "source": i.source} for i in available_datasets()]
-    if args.json:
-        print(json.dumps(rows))
-        return 0
-    print(f"{'name':<15}{'shape':<10}{'classes':>8}{'train':>8}{'test':>7}  {'offline':<8}source")
-    for r in rows:
-        print(f"{r['name']:<15}{r['shape']:<10}{r['classes']:>8}{r['train']:>8}{r['test']:>7}  "
-              f"{'yes' if r['available'] else 'no':<8}{r['source']}")
     return 0
 
 
