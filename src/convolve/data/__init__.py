@@ -3,7 +3,8 @@ offline datasets (digits, mnist5k, mnist1d) and readers for IDX, CIFAR-10 binary
 image folders. Pure NumPy; independent of the autograd engine."""
 
 from . import datasets, transforms
-from .cifar import CIFAR10
+from .arrays import take
+from .cifar import CIFAR10, CIFAR100
 from .dataset import ArrayDataset, Dataset, Split, Subset, stratified_split
 from .datasets import (
     DatasetInfo,
@@ -20,11 +21,37 @@ from .download import DownloadError, cache_dir, download_file, sha256_file
 from .idx import MNIST, FashionMNIST, load_idx
 from .imagefolder import ImageFolder
 from .loader import DataLoader
+from .resolve import Resolved, resolve
 
 __all__ = [
-    "CIFAR10", "MNIST", "ArrayDataset", "DataLoader", "Dataset", "DatasetInfo",
-    "DownloadError", "FashionMNIST", "ImageFolder", "Split", "Subset", "available_datasets",
-    "cache_dir", "datasets", "download_file", "load_cifar10", "load_dataset", "load_digits",
-    "load_fashion_mnist", "load_idx", "load_mnist", "load_mnist1d", "load_mnist5k",
-    "sha256_file", "stratified_split", "transforms",
+    "CIFAR10",
+    "CIFAR100",
+    "MNIST",
+    "ArrayDataset",
+    "DataLoader",
+    "Dataset",
+    "DatasetInfo",
+    "DownloadError",
+    "FashionMNIST",
+    "ImageFolder",
+    "Resolved",
+    "Split",
+    "Subset",
+    "available_datasets",
+    "cache_dir",
+    "datasets",
+    "download_file",
+    "load_cifar10",
+    "load_dataset",
+    "load_digits",
+    "load_fashion_mnist",
+    "load_idx",
+    "load_mnist",
+    "load_mnist1d",
+    "load_mnist5k",
+    "resolve",
+    "sha256_file",
+    "stratified_split",
+    "take",
+    "transforms",
 ]
