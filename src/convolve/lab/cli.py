@@ -31,8 +31,8 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--data", default="mnist5k",
                    help="digits, mnist5k (default), mnist1d (runs the MNIST-1D paper "
                         "replication, with the paper's settings unless overridden), or a "
-                        "folder of CIFAR-10 binaries (3x32x32), IDX files or class "
-                        "sub-folders of images")
+                        "path as `convolve train --data` takes it: class sub-folders of "
+                        "images, IDX files, CIFAR-10/100 binaries or tarball, an .npz")
     p.add_argument("--epochs", type=int, default=None, help="epochs per model (default: per data)")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--lr", type=float, default=None, help="Adam learning rate")
