@@ -19,7 +19,7 @@ import numpy as np
 
 from .cli_errors import CLIError
 
-__all__ = ["IMAGE_DEFAULTS", "add_data_options", "data_info", "data_label", "data_record", "image_size",
+__all__ = ["IMAGE_DEFAULTS", "add_data_options", "add_image_options", "data_info", "data_label", "data_record", "image_size",
            "inputs", "load", "normalize_stats", "run_options"]
 
 IMAGE_DEFAULTS = {"image_size": None, "channels": None, "normalize": "channel",
@@ -54,12 +54,7 @@ def _fraction(text: str) -> float:
 def add_data_options(p, download: bool = True) -> None:
     """``--image-size``, ``--channels``, ``--normalize``, ``--test-split`` (and
     ``--download``) on a subcommand whose ``--data`` is resolved for training."""
-    p.add_argument("--image-size", type=image_size, metavar="N|HxW",
-                   help="resize images to N x N or H x W (bilinear); needed when a folder's "
-                        "images differ in size")
-    p.add_argument("--channels", type=int, choices=[1, 3],
-                   help="1 (grey) or 3 (RGB); default: as the data are (an image folder: "
-                        "its first image's)")
+    add_image_options(p)
     p.add_argument("--normalize", choices=["channel", "none"],
                    help="channel (default): subtract the training part's per-channel mean "
                         "and divide by its std; none: feed the data as they are")
@@ -70,6 +65,16 @@ def add_data_options(p, download: bool = True) -> None:
         p.add_argument("--download", action="store_true",
                        help="fetch a missing downloadable dataset (mnist, fashion-mnist, "
                             "kmnist, cifar10, cifar100) without asking")
+
+
+def add_image_options(p) -> None:
+    """``--image-size`` and ``--channels``: how images are read."""
+    p.add_argument("--image-size", type=image_size, metavar="N|HxW",
+                   help="resize images to N x N or H x W (bilinear); needed when a folder's "
+                        "images differ in size")
+    p.add_argument("--channels", type=int, choices=[1, 3],
+                   help="1 (grey) or 3 (RGB); default: as the data are (an image folder: "
+                        "its first image's)")
 
 
 def load(opts: dict, limit=None, download: bool = False, name: str | None = None):

@@ -322,6 +322,9 @@ def summary_command(p):
                                                 "--data's)")
     p.add_argument("--data", help="take --input and --classes from this dataset (a name or a "
                                   "path, as `convolve train --data`)")
+    from ._data_cli import add_image_options
+
+    add_image_options(p)
     p.add_argument("--json", action="store_true", help="print the numbers as JSON")
     p.add_argument("--plan", action="store_true",
                    help="print the conv engine planned for each conv layer instead")
@@ -353,7 +356,7 @@ def _run_summary(args) -> int:
     if args.data:
         from .data import resolve
 
-        res = resolve(args.data)
+        res = resolve(args.data, image_size=args.image_size, channels=args.channels)
         shape = shape or tuple(res.x_train.shape[1:])
         classes = classes or res.num_classes
     source = _summary_source(args.model, shape, classes or 10)
