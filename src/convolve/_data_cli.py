@@ -182,5 +182,5 @@ def announce(res, sizes: dict, quiet: bool) -> None:
         print(line)
     if res.test_from == "stratified":
         print(f"convolve: note: {res.name} has no test split of its own: {sizes['test']} "
-              f"samples ({res.test_split:g} of the data, stratified, seeded with --seed) are "
+              f"samples ({res.test_split:.0%} of the data, stratified, seeded with --seed) are "
               f"held out for testing (--test-split)", file=sys.stderr)
