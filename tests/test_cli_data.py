@@ -271,15 +271,16 @@ def test_bundled_name_summary_takes_its_shape(tmp_path, capsys):
 
 @pytest.mark.parametrize("fmt", ["images", "npz"])
 def test_compare_on_a_path(tmp_path, capsys, fmt):
+    shape, args = [1, 12, 12], []
     if fmt == "images":
         write_image_folder(tmp_path / "d", n=48)
-        data = tmp_path / "d"
+        data, shape, args = tmp_path / "d", [3, 16, 16], ["--image-size", "16", "--channels", "3"]
     else:
         y = _labels(60)
         np.savez(tmp_path / "d.npz", x_train=_pixels(60, (12, 12), 1, y), y_train=y)
         data = tmp_path / "d.npz"
     assert main(["compare", "--data", str(data), "--epochs", "1", "--sizes", "none",
                  "--seeds", "2", "--workers", "1", "--subset", "40", "--out",
-                 str(tmp_path / "rep"), "-q"]) == 0
+                 str(tmp_path / "rep"), "-q", *args]) == 0
     rep = json.loads((tmp_path / "rep" / "report.json").read_text())
-    assert rep["data"]["num_classes"] == 4 and rep["data"]["sample_shape"] == [1, 12, 12]
+    assert rep["data"]["num_classes"] == 4 and rep["data"]["sample_shape"] == shape

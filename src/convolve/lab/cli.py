@@ -57,6 +57,9 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
                    help="BLAS threads while training (default 1: the matrices are small, and "
                         "extra threads thrash when other processes share the cores)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    from .._data_cli import add_image_options
+
+    add_image_options(p)
     return p
 
 
@@ -76,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     compare(args.data, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
             seed=args.seed, seeds=seeds, workers=args.workers, sizes=args.sizes,
             subset=args.subset, out=args.out, paper=args.paper, quiet=args.quiet,
-            threads=args.threads)
+            threads=args.threads, image_size=args.image_size, channels=args.channels)
     return 0
 
 

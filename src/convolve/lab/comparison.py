@@ -116,12 +116,13 @@ def image_seed(split, info, settings, models, log) -> tuple[dict, dict]:
 
 def run_seed(data, seed: int, *, data_seed: int = 0, subset=None, epochs=None,
              batch_size=None, lr=None, sizes=None, paper: bool = False, threads=1,
-             models=IMAGE_MODELS, keep_weights: bool = False, quiet: bool = True) -> dict:
+             models=IMAGE_MODELS, keep_weights: bool = False, quiet: bool = True,
+             image_size=None, channels=None) -> dict:
     """One trial: load ``data`` (subset drawn with ``data_seed``, the same for every seed),
     train and measure every model with ``seed``. Returns {"seed", "result", "weights"}:
     weights (state dicts as arrays, for the report's filter figures) only when asked."""
     log = Log(quiet, prefix=f"seed {seed}: ")
-    split, info = labdata.load(data, data_seed, subset)
+    split, info = labdata.load(data, data_seed, subset, image_size, channels)
     with blas_threads(threads):
         if split.x_train.ndim == 3:
             from .paper import replicate_seed
@@ -149,7 +150,8 @@ def _check(seeds, seed, paper, sequence, data) -> None:
 def compare(data: str = "mnist5k", *, seeds: int = SEEDS, seed: int = 0, workers=None,
             executor=None, epochs=None, batch_size=None, lr=None, sizes=None, subset=None,
             out=None, paper: bool = False, write: bool = True, quiet: bool = False,
-            threads: int | None = 1, models=IMAGE_MODELS) -> dict:
+            threads: int | None = 1, models=IMAGE_MODELS, image_size=None,
+            channels=None) -> dict:
     """Train and measure the models on ``data`` for seeds ``seed .. seed + seeds - 1``;
     aggregate (mean, 95% t-interval, per-seed values), write the report to ``out``; return it.
 
@@ -158,12 +160,13 @@ def compare(data: str = "mnist5k", *, seeds: int = SEEDS, seed: int = 0, workers
     seeds run in (None: the number of cores; 1: serial, in this process); executor: any
     ``concurrent.futures.Executor`` to map the trials over instead (workers is then unused).
     threads: BLAS threads per trial (None: leave as is). For sequence data (MNIST-1D) this
-    runs the paper replication (:mod:`convolve.lab.paper`) on every seed.
+    runs the paper replication (:mod:`convolve.lab.paper`) on every seed. image_size (H, W) and
+    channels (1 or 3) read images as ``convolve train --image-size/--channels`` does.
     """
     from . import aggregate, sweep
 
     log = Log(quiet)
-    split, info = labdata.load(data, seed, subset)
+    split, info = labdata.load(data, seed, subset, image_size, channels)
     sequence = split.x_train.ndim == 3
     _check(seeds, seed, paper, sequence, data)
     if sequence:
@@ -173,7 +176,8 @@ def compare(data: str = "mnist5k", *, seeds: int = SEEDS, seed: int = 0, workers
     out = Path(out) if out is not None else Path("reports") / f"compare-{info['name']}"
     base = {"data": data, "data_seed": seed, "subset": subset, "epochs": epochs,
             "batch_size": batch_size, "lr": lr, "sizes": sizes, "paper": paper,
-            "threads": threads, "models": tuple(models), "quiet": quiet}
+            "threads": threads, "models": tuple(models), "quiet": quiet,
+            "image_size": image_size, "channels": channels}
     specs = [dict(base, seed=s, keep_weights=i == 0) for i, s in enumerate(range(seed,
                                                                                  seed + seeds))]
     n_workers = sweep.workers_for(workers, len(specs), executor)

@@ -28,12 +28,14 @@ def _keep(y: np.ndarray, n: int | None, seed: int) -> np.ndarray:
     return np.sort(keep)
 
 
-def load(source: str, seed: int = 0, subset: int | None = None) -> tuple[cdata.Split, dict]:
-    """The split and a description dict (name, source, sizes, sample shape, classes)."""
+def load(source: str, seed: int = 0, subset: int | None = None, image_size=None,
+         channels=None) -> tuple[cdata.Split, dict]:
+    """The split and a description dict (name, source, sizes, sample shape, classes);
+    ``image_size`` (H, W) and ``channels`` read images as ``convolve train`` does."""
     name = str(source)
     if subset is not None and int(subset) < 20:
         raise ValueError(f"compare: --subset must be at least 20, received {subset}")
-    split = cdata.resolve(name, seed=seed).split
+    split = cdata.resolve(name, seed=seed, image_size=image_size, channels=channels).split
     registry = {i.name: i.source for i in cdata.available_datasets()}
     origin = registry.get(name, f"files in {name}")
     if subset is not None:
