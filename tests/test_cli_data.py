@@ -284,3 +284,24 @@ def test_compare_on_a_path(tmp_path, capsys, fmt):
                  str(tmp_path / "rep"), "-q", *args]) == 0
     rep = json.loads((tmp_path / "rep" / "report.json").read_text())
     assert rep["data"]["num_classes"] == 4 and rep["data"]["sample_shape"] == shape
+
+
+def test_resume_on_path_data_rebuilds_the_same_inputs(tmp_path, capsys):
+    """A run on an .npz without a test part (stratified split, normalised) resumed after
+    one epoch ends bit-identical to the straight two-epoch run; a changed data option is
+    refused."""
+    y = _labels(60)
+    np.savez(tmp_path / "d.npz", x_train=_pixels(60, (6, 6), 1, y), y_train=y)
+    base = ["train", "--data", str(tmp_path / "d.npz"), "--model", "mlp", "--batch-size", "16",
+            "--test-split", "0.25", "-q"]
+    assert main(base + ["--epochs", "2", "--out", str(tmp_path / "a")]) == 0
+    assert main(base + ["--epochs", "1", "--out", str(tmp_path / "b")]) == 0
+    assert main(["train", "--resume", str(tmp_path / "b"), "--epochs", "2", "-q"]) == 0
+    a, b = (cio.load_checkpoint(tmp_path / r / "last.safetensors") for r in "ab")
+    assert b["epoch"] == 2 and all(np.array_equal(a["model"][k], b["model"][k])
+                                   for k in a["model"])
+    assert a["extra"]["data"]["normalize"] == b["extra"]["data"]["normalize"]
+    capsys.readouterr()
+    assert main(["train", "--resume", str(tmp_path / "b"), "--epochs", "3", "--normalize",
+                 "none", "-q"]) == 1
+    assert "--normalize none differs from the resumed run's channel" in capsys.readouterr().err
