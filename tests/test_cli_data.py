@@ -305,3 +305,26 @@ def test_resume_on_path_data_rebuilds_the_same_inputs(tmp_path, capsys):
     assert main(["train", "--resume", str(tmp_path / "b"), "--epochs", "3", "--normalize",
                  "none", "-q"]) == 1
     assert "--normalize none differs from the resumed run's channel" in capsys.readouterr().err
+
+
+def test_downloadable_names_go_through_the_catalog(tmp_path, capsys, monkeypatch):
+    """`--data fashion-mnist` asks convolve.data.catalog.locate for the folder of original
+    files (passing --download on) and reads it like any IDX folder, with the class names."""
+    import sys
+    import types
+
+    (tmp_path / "fm").mkdir()
+    write_idx(tmp_path / "fm", gz=True)
+    calls = []
+    catalog = types.ModuleType("convolve.data.catalog")
+    catalog.locate = lambda name, *, download=False: calls.append((name, download)) or \
+        tmp_path / "fm"
+    monkeypatch.setitem(sys.modules, "convolve.data.catalog", catalog)
+    assert main(["train", "--data", "fashion-mnist", "--download", "--model", "mlp",
+                 "--epochs", "1", "--out", str(tmp_path / "run"), "-q"]) == 0
+    ckpt = cio.load_checkpoint(tmp_path / "run" / "best.safetensors")
+    assert calls == [("fashion-mnist", True)]
+    assert ckpt["extra"]["data"]["classes"][9] == "Ankle boot"
+    assert main(["eval", str(tmp_path / "run"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["samples"] == 16
+    assert calls[-1] == ("fashion-mnist", False)

@@ -36,6 +36,9 @@ __all__ = ["BUNDLED", "DOWNLOADABLE", "Resolved", "resolve"]
 BUNDLED = ("digits", "mnist5k", "mnist1d")
 DOWNLOADABLE = ("mnist", "fashion-mnist", "kmnist", "cifar10", "cifar100")
 _DIGITS = [str(d) for d in range(10)]
+_NAMES = {"fashion-mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
+                            "Shirt", "Sneaker", "Bag", "Ankle boot"),
+          "kmnist": ("o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo")}
 
 
 @dataclass
@@ -81,6 +84,8 @@ def resolve(data, *, image_size=None, channels=None, test_split: float = 0.2, se
     """The dataset ``data`` (a name or a path; see the module docstring). ``image_size``
     (H, W) resizes images (bilinear), ``channels`` (1 or 3) converts them; ``limit`` keeps
     the first ``limit`` samples of each part."""
+    if isinstance(image_size, int):
+        image_size = (image_size, image_size)
     if channels not in (None, 1, 3):
         raise ValueError(f"--channels must be 1 or 3, received {channels!r}")
     if image_size is not None and (len(image_size) != 2 or min(image_size) < 1):
@@ -143,7 +148,10 @@ def _downloadable(key: str, download: bool) -> formats.Raw:
         from .catalog import locate
     except ImportError:
         return _legacy_download(key, download)
-    return formats.load_path(Path(locate(key, download=download)), None, None)
+    raw = formats.load_path(Path(locate(key, download=download)), None, None)
+    if raw.classes is None and key in _NAMES:
+        raw.classes = list(_NAMES[key])
+    return raw
 
 
 def _legacy_download(key: str, download: bool) -> formats.Raw:
