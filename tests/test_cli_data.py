@@ -185,7 +185,12 @@ def test_image_folder_with_train_and_test_and_image_options(tmp_path, capsys):
     assert ckpt["architecture"]["input_shape"] == [3, 16, 16]
     assert ckpt["extra"]["split"]["test_from"] == "own"
     assert main(["eval", str(tmp_path / "run"), "--split", "val", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["samples"] == 5  # 10% of 48, stratified
+    got = json.loads(capsys.readouterr().out)
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    best = history["epochs"][history["test"]["model_epoch"] - 1]
+    assert got["samples"] == 5  # 10% of 48, stratified
+    assert got["accuracy"] == best["val_accuracy"]  # the very samples validated on
+    assert got["loss"] == pytest.approx(best["val_loss"], rel=1e-5)
 
 
 @pytest.mark.parametrize("gz", [True, False])

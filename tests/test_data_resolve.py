@@ -216,3 +216,16 @@ def test_bad_image_options_are_usage_errors(tmp_path, capsys):
              ["--test-split", "1.5"], status=2)
     _refused(capsys, tmp_path, "mnist1d", "--image-size applies to images",
              ["--image-size", "8"])
+
+
+def test_an_image_folder_keeps_its_colour_unless_told(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for i in range(10):
+        (tmp_path / f"c{i % 2}").mkdir(exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (6, 5, 3), dtype=np.uint8)).save(
+            tmp_path / f"c{i % 2}" / f"{i}.png")
+    assert resolve(str(tmp_path)).x_train.shape[1:] == (3, 6, 5)
+    grey = resolve(str(tmp_path), channels=1, image_size=(4, 7))
+    assert grey.x_train.shape[1:] == (1, 4, 7) and grey.classes == ["c0", "c1"]

@@ -1,6 +1,7 @@
 """Data: in-memory datasets, a seeded resumable DataLoader, batch transforms, bundled
-offline datasets (digits, mnist5k, mnist1d) and readers for IDX, CIFAR-10 binary and
-image folders. Pure NumPy; independent of the autograd engine."""
+offline datasets (digits, mnist5k, mnist1d), readers for IDX, CIFAR-10/100 binary, image
+folders and .npz, and :func:`resolve`, the one resolver of every command's ``--data``.
+Pure NumPy; independent of the autograd engine."""
 
 from . import datasets, transforms
 from .arrays import take
