@@ -114,6 +114,12 @@ def image_seed(split, info, settings, models, log) -> tuple[dict, dict]:
             "models": results}, trained
 
 
+def _image(image_size, channels) -> dict:
+    """labdata.load's image options, only those given."""
+    return {k: v for k, v in (("image_size", image_size), ("channels", channels))
+            if v is not None}
+
+
 def run_seed(data, seed: int, *, data_seed: int = 0, subset=None, epochs=None,
              batch_size=None, lr=None, sizes=None, paper: bool = False, threads=1,
              models=IMAGE_MODELS, keep_weights: bool = False, quiet: bool = True,
@@ -122,7 +128,7 @@ def run_seed(data, seed: int, *, data_seed: int = 0, subset=None, epochs=None,
     train and measure every model with ``seed``. Returns {"seed", "result", "weights"}:
     weights (state dicts as arrays, for the report's filter figures) only when asked."""
     log = Log(quiet, prefix=f"seed {seed}: ")
-    split, info = labdata.load(data, data_seed, subset, image_size, channels)
+    split, info = labdata.load(data, data_seed, subset, **_image(image_size, channels))
     with blas_threads(threads):
         if split.x_train.ndim == 3:
             from .paper import replicate_seed
@@ -166,7 +172,7 @@ def compare(data: str = "mnist5k", *, seeds: int = SEEDS, seed: int = 0, workers
     from . import aggregate, sweep
 
     log = Log(quiet)
-    split, info = labdata.load(data, seed, subset, image_size, channels)
+    split, info = labdata.load(data, seed, subset, **_image(image_size, channels))
     sequence = split.x_train.ndim == 3
     _check(seeds, seed, paper, sequence, data)
     if sequence:
