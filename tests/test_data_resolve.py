@@ -229,3 +229,31 @@ def test_an_image_folder_keeps_its_colour_unless_told(tmp_path):
     assert resolve(str(tmp_path)).x_train.shape[1:] == (3, 6, 5)
     grey = resolve(str(tmp_path), channels=1, image_size=(4, 7))
     assert grey.x_train.shape[1:] == (1, 4, 7) and grey.classes == ["c0", "c1"]
+
+
+def test_a_run_from_before_normalisation_resumes_without_it(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--data", "digits", "--model", "mlp", "--epochs", "1", "--limit",
+                 "100", "--out", str(run), "-q"]) == 0
+    ckpt = cio.load_checkpoint(run / "last.safetensors")
+    old_keys = ("image_size", "channels", "normalize", "test_split")
+    cli = {k: v for k, v in ckpt["extra"]["cli"].items() if k not in old_keys}
+    old = tmp_path / "old"
+    from types import SimpleNamespace
+
+    from convolve.train import make_optimizer
+
+    model = cio.load_model(ckpt)
+    optimizer = make_optimizer("adam", model.parameters(), lr=1e-3)
+    cio.restore_checkpoint(run / "last.safetensors", model, optimizer)
+    cio.save_checkpoint(old / "last.safetensors", model, optimizer, epoch=1,
+                        extra={"cli": cli, "history": ckpt["extra"]["history"]},
+                        loader=SimpleNamespace(state_dict=lambda: ckpt["loader"]))
+    capsys.readouterr()
+    assert main(["train", "--resume", str(old), "--epochs", "2", "-q"]) == 0
+    resumed = cio.load_checkpoint(old / "last.safetensors")
+    assert resumed["epoch"] == 2 and resumed["extra"]["cli"]["normalize"] == "none"
+    assert "normalize" not in resumed["extra"]["data"]
+    assert main(["train", "--resume", str(old), "--epochs", "3", "--normalize", "channel",
+                 "-q"]) == 1
+    assert "--normalize channel differs from the resumed run's none" in capsys.readouterr().err
