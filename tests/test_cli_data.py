@@ -283,12 +283,13 @@ def test_compare_on_a_path(tmp_path, capsys, fmt):
     else:
         y = _labels(60)
         np.savez(tmp_path / "d.npz", x_train=_pixels(60, (12, 12), 1, y), y_train=y)
-        data = tmp_path / "d.npz"
+        data, args = tmp_path / "d.npz", ["--normalize", "channel"]
     assert main(["compare", "--data", str(data), "--epochs", "1", "--sizes", "none",
                  "--seeds", "2", "--workers", "1", "--subset", "40", "--out",
                  str(tmp_path / "rep"), "-q", *args]) == 0
     rep = json.loads((tmp_path / "rep" / "report.json").read_text())
     assert rep["data"]["num_classes"] == 4 and rep["data"]["sample_shape"] == shape
+    assert rep["settings"]["normalize"] == ("channel" if fmt == "npz" else "none")
 
 
 def test_resume_on_path_data_rebuilds_the_same_inputs(tmp_path, capsys):

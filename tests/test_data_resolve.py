@@ -257,3 +257,18 @@ def test_a_run_from_before_normalisation_resumes_without_it(tmp_path, capsys):
     assert main(["train", "--resume", str(old), "--epochs", "3", "--normalize", "channel",
                  "-q"]) == 1
     assert "--normalize channel differs from the resumed run's none" in capsys.readouterr().err
+
+
+def test_the_lab_normalises_with_the_training_part_only():
+    from convolve.data import Split
+    from convolve.lab import data as labdata
+
+    rng = np.random.default_rng(3)
+    x = [rng.random((n, 2, 3, 3)).astype(np.float32) * (k + 1) for k, n in enumerate((20, 8, 5))]
+    split, val = labdata.normalized(Split(x[0], np.arange(20) % 2, x[1], np.arange(8) % 2),
+                                    (x[2], np.arange(5) % 2))
+    mean = x[0].astype(np.float64).mean(axis=(0, 2, 3))
+    std = x[0].astype(np.float64).std(axis=(0, 2, 3))
+    for got, raw in ((split.x_train, x[0]), (split.x_test, x[1]), (val[0], x[2])):
+        want = (raw - mean[:, None, None]) / std[:, None, None]
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)

@@ -60,6 +60,10 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     from .._data_cli import add_image_options
 
     add_image_options(p)
+    p.add_argument("--normalize", choices=["none", "channel"], default="none",
+                   help="none (default: the lab's figures are measured on the data as they "
+                        "are; shifts fill the border with 0) or channel: the training part's "
+                        "per-channel mean and std")
     return p
 
 
@@ -79,7 +83,8 @@ def run(args: argparse.Namespace) -> int:
     compare(args.data, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
             seed=args.seed, seeds=seeds, workers=args.workers, sizes=args.sizes,
             subset=args.subset, out=args.out, paper=args.paper, quiet=args.quiet,
-            threads=args.threads, image_size=args.image_size, channels=args.channels)
+            threads=args.threads, image_size=args.image_size, channels=args.channels,
+            normalize=args.normalize)
     return 0
 
 

@@ -49,6 +49,21 @@ def load(source: str, seed: int = 0, subset: int | None = None, image_size=None,
     return split, info
 
 
+def normalized(split: cdata.Split, val):
+    """(split, val) with every x as (x - mean) / std, the per-channel statistics of the
+    training part (std 0 counts as 1); the test part and val never feed the statistics."""
+    from ..data.arrays import InputView, channel_stats
+
+    mean, std = channel_stats(split.x_train)
+
+    def norm(x):
+        return InputView(x, mean, std)[np.arange(len(x))]
+
+    val = None if val is None else (norm(val[0]), val[1])
+    return cdata.Split(norm(split.x_train), split.y_train, norm(split.x_test),
+                       split.y_test), val
+
+
 def training_subset(y: np.ndarray, n: int, seed: int) -> np.ndarray:
     """A stratified, seeded subset of n training indices (for the sample-efficiency curve)."""
     return _keep(y, n, seed)
