@@ -41,12 +41,12 @@ def test_train_writes_checkpoints_and_logs(run_dir):
     log = [json.loads(s) for s in (run_dir / "log.jsonl").read_text().splitlines()]
     history = json.loads((run_dir / "history.json").read_text())
     sizes = {"train": 270, "val": 30, "test": 300}  # --limit 300, --val-split 0.1
-    assert log[0] == {"event": "start", "epoch": 0, "sizes": sizes} == \
-        {"event": "start", "epoch": 0, "sizes": history["sizes"]}
+    assert log[0] == {"event": "start", "epoch": 0, "sizes": sizes, "test_from": "own"} == \
+        {"event": "start", "epoch": 0, "sizes": history["sizes"], "test_from": "own"}
     assert log[1:-1] == history["epochs"] and len(log) == 3
     assert log[-1] == {"event": "test", **history["test"]} and log[-1]["model_epoch"] == 1
     assert ckpt["extra"]["cli"]["limit"] == 300 and ckpt["extra"]["cli"]["val_split"] == 0.1
-    assert ckpt["extra"]["split"] == {"val_split": 0.1, "seed": 0, **sizes}
+    assert ckpt["extra"]["split"] == {"val_split": 0.1, "seed": 0, **sizes, "test_from": "own"}
     assert os.stat(run_dir / "last.safetensors").st_mode & 0o777 == 0o666 & ~_umask()
 
 
@@ -113,6 +113,8 @@ def test_predict_images(run_dir, tmp_path, capsys):
     assert len(lines) == 3 and all(line.count("%") == 2 for line in lines)
     model = load_model(run_dir / "best.safetensors")
     x = np.stack([cli.load_image(f, (1, 8, 8)) for f in files])
+    norm = cio.load_checkpoint(run_dir / "best.safetensors")["extra"]["data"]["normalize"]
+    x = (x - np.float32(norm["mean"][0])) / np.float32(norm["std"][0])  # as trained
     top = predict(model, x).argmax(axis=1)
     assert [line.split(": ")[1].split()[0] for line in lines] == [str(k) for k in top]
     # a light background on dark-background training data is inverted automatically

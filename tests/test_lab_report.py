@@ -129,7 +129,7 @@ def test_mnist1d_runs_the_paper_replication_over_seeds(tmp_path):
 @pytest.mark.parametrize("argv,message", [
     (["--data", "digits", "--paper"], "needs sequence data"),
     (["--data", "mnist1d", "--paper", "--epochs", "3"], "do not combine"),
-    (["--data", "/no/such/folder"], "existing folder"),
+    (["--data", "/no/such/folder"], "no such file or folder"),
     (["--data", "digits", "--epochs", "0"], "--epochs must be >= 1"),
     (["--data", "digits", "--subset", "5"], "--subset must be at least 20"),
     (["--data", "digits", "--seeds", "0"], "--seeds must be >= 1"),

@@ -33,9 +33,10 @@ from pathlib import Path
 
 import numpy as np
 
+from . import _data_cli as dcli
 from ._fileio import atomic_write, remove_stale_temps
 from .callbacks import Callback, EarlyStopping, ModelCheckpoint
-from .cli import TRAIN_DEFAULTS, CLIError, _build, _fit_shape, _load_split, _model_from
+from .cli import TRAIN_DEFAULTS, CLIError, _build, _model_from
 
 __all__ = ["APPLIED", "RUN_FILES", "ResumeError", "SetLearningRate", "reconcile",
            "resume_checkpoint", "run_train", "val_part"]
@@ -43,7 +44,9 @@ __all__ = ["APPLIED", "RUN_FILES", "ResumeError", "SetLearningRate", "reconcile"
 
 def _train_options(args, ckpt) -> dict:
     if ckpt is not None:
-        opts = reconcile(args, (ckpt.get("extra") or {}).get("cli", {}), TRAIN_DEFAULTS)
+        stored = dict((ckpt.get("extra") or {}).get("cli", {}))
+        stored.setdefault("normalize", "none")  # runs from before normalisation had none
+        opts = reconcile(args, stored, TRAIN_DEFAULTS)
     else:
         opts = {k: d if getattr(args, k) is None else getattr(args, k)
                 for k, d in TRAIN_DEFAULTS.items()}
@@ -63,8 +66,9 @@ def _train_options(args, ckpt) -> dict:
 
 
 def _holdout(x, y, opts: dict):
-    """(train, val) arrays: a stratified, seeded --val-split of the training data."""
-    from .data import stratified_split
+    """(train, val) arrays: a stratified, seeded --val-split of the training data (x may be
+    a lazy array-like: it is only indexed, never copied whole)."""
+    from .data import stratified_split, take
 
     if not opts["val_split"]:
         return (x, y), None
@@ -72,7 +76,7 @@ def _holdout(x, y, opts: dict):
     if len(keep) == 0 or len(held) == 0:
         raise CLIError(f"--val-split {opts['val_split']} of {len(y)} training samples leaves "
                        f"{len(keep)} to train on and {len(held)} to validate on")
-    return (x[keep], y[keep]), (x[held], y[held])
+    return (take(x, keep), y[keep]), (take(x, held), y[held])
 
 
 def _make_scheduler(name: str, optimizer, lr: float, epochs: int, steps: int):
@@ -98,45 +102,58 @@ def run_train(args, fit=None) -> int:
 
     ckpt = resume_checkpoint(args.resume, args.out) if args.resume else None
     opts = _train_options(args, ckpt)
-    split = _load_split(opts["data"], opts["limit"])
+    res = dcli.load(opts, opts["limit"], download=getattr(args, "download", False))
     crandom.manual_seed(opts["seed"])
     if ckpt is not None:
         model = _model_from(ckpt)
     else:
-        model = _build(argparse.Namespace(**opts), split.x_train.shape[1:], split.num_classes)
+        model = _build(argparse.Namespace(**opts), res.x_train.shape[1:], res.num_classes)
     shape = tuple(model.spec["input_shape"])
-    loader, val, test = _data(split, shape, opts)
+    loader, val, test, record = _data(res, shape, opts)
+    dcli.announce(res, {"train": len(loader.dataset), "val": 0 if val is None else
+                        len(val[1]), "test": len(res.y_test)}, args.quiet)
     kw = {"weight_decay": opts["weight_decay"]} if opts["weight_decay"] else {}
     optimizer = make_optimizer(opts["optimizer"], model.parameters(), lr=opts["lr"], **kw)
     scheduler = _make_scheduler(opts["scheduler"], optimizer, opts["lr"], opts["epochs"],
                                 len(loader))
     name = Path(opts["config"]).stem if opts["config"] else opts["model"]
-    out = Path(args.out) if args.out else (Path(ckpt["path"]).parent if ckpt
-                                           else Path("runs") / f"{name}-{opts['data']}")
+    out = Path(args.out) if args.out else (Path(ckpt["path"]).parent if ckpt else Path(
+        "runs") / f"{name}-{dcli.data_label(opts['data'])}")
     monitor = "val_loss" if val is not None else "loss"
     history = fit(model, loader, val, test=test, optimizer=optimizer, epochs=opts["epochs"],
                   batch_size=opts["batch_size"], scheduler=scheduler,
                   callbacks=_callbacks(opts, out, monitor, ckpt is not None and args.lr),
                   verbose=0 if args.quiet else 1, seed=opts["seed"], log_path=out / "log.jsonl",
                   resume=ckpt["path"] if ckpt else None,
-                  extra=_extra(opts, shape, split, loader, val))
+                  extra=_extra(opts, res, record, loader, val))
     atomic_write(out / "history.json", history.to_json())
     print(_done_line(history, monitor, out))
     return 0 if history.stop_reason is None or "early stopping" in history.stop_reason else 1
 
 
-def _data(split, shape: tuple, opts: dict):
-    """(train loader, val arrays or None, test arrays) in the model's input shape."""
+def _data(res, shape: tuple, opts: dict):
+    """(train loader, val (x, y) or None, test (x, y), the checkpoint's data record): the
+    model's inputs, normalised with the training part's per-channel statistics (computed
+    batch by batch after the validation hold-out) unless --normalize none."""
     from .data import ArrayDataset, DataLoader
+    from .data.arrays import channel_stats
     from .data.transforms import RandomTranslate
 
-    (x_train, y_train), val = _holdout(_fit_shape(split.x_train, shape, opts["data"]),
-                                       split.y_train, opts)
+    (x_train, y_train), val = _holdout(res.x_train, res.y_train, opts)
+    mean, std = channel_stats(x_train)
+    normalize = opts["normalize"] != "none"
+    stats = (mean, std) if normalize else None
+
+    def view(x):
+        return dcli.inputs(x, shape, opts["data"], stats)
+
     shift = opts["translate"]
     augment = RandomTranslate(shift, spatial_dims=len(shape) - 1) if shift else None
-    loader = DataLoader(ArrayDataset(x_train, y_train), batch_size=opts["batch_size"],
+    loader = DataLoader(ArrayDataset(view(x_train), y_train), batch_size=opts["batch_size"],
                         shuffle=True, seed=opts["seed"], transform=augment)
-    return loader, val, (_fit_shape(split.x_test, shape, opts["data"]), split.y_test)
+    val = None if val is None else (view(val[0]), val[1])
+    record = dcli.data_record(res, shape, mean, std, normalize)
+    return loader, val, (view(res.x_test), res.y_test), record
 
 
 def _callbacks(opts: dict, out: Path, monitor: str, new_lr) -> list:
@@ -151,15 +168,16 @@ def _callbacks(opts: dict, out: Path, monitor: str, new_lr) -> list:
     return callbacks
 
 
-def _extra(opts: dict, shape: tuple, split, loader, val) -> dict:
-    """What every checkpoint records: the settings used, the data and the split sizes."""
-    x_train = loader.dataset.x
-    sizes = {"train": len(x_train), "val": 0 if val is None else len(val[1]),
-             "test": len(split.y_test)}
-    return {"cli": opts, "data": {"name": opts["data"], "input_shape": list(shape),
-                                  "num_classes": split.num_classes,
-                                  "pixel_mean": float(x_train.mean())},
-            "split": {"val_split": opts["val_split"], "seed": opts["seed"], **sizes}}
+def _extra(opts: dict, res, record: dict, loader, val) -> dict:
+    """What every checkpoint records: the settings used, the data, the split sizes and
+    where the test part came from ("own": the data's; "stratified": --test-split of it)."""
+    sizes = {"train": len(loader.dataset), "val": 0 if val is None else len(val[1]),
+             "test": len(res.y_test)}
+    split = {"val_split": opts["val_split"], "seed": opts["seed"], **sizes,
+             "test_from": res.test_from}
+    if res.test_from == "stratified":
+        split["test_split"] = res.test_split
+    return {"cli": opts, "data": record, "split": split}
 
 
 def _done_line(history, monitor: str, out: Path) -> str:
@@ -176,14 +194,20 @@ def _done_line(history, monitor: str, out: Path) -> str:
 
 
 def val_part(ckpt: dict, name: str, limit):
-    """The validation samples of the run that wrote ``ckpt``, rebuilt from its settings."""
+    """The validation samples of the run that wrote ``ckpt``, rebuilt from its settings
+    (its data options, test split, seed and limit: the same samples, lazily)."""
+    from .data import take
+
     opts = ((ckpt["extra"] or {}).get("cli") or {})
     if not opts.get("val_split") or opts.get("data") != name:
         raise CLIError(f"{ckpt['path']} records no held-out validation split of {name}; "
                        f"use --split test or train")
-    split = _load_split(name, opts.get("limit"))
-    _, (x, y) = _holdout(split.x_train, split.y_train, opts)
-    return (x, y) if limit is None else (x[:limit], y[:limit])
+    res = dcli.load(dcli.run_options(ckpt), opts.get("limit"), name=name)
+    _, (x, y) = _holdout(res.x_train, res.y_train, opts)
+    if limit is None:
+        return x, y
+    keep = np.arange(min(limit, len(y)))
+    return take(x, keep), y[keep]
 
 
 # ------------------------------------------------------------------------------ resuming

@@ -233,8 +233,12 @@ class JSONLogger(Callback):
     def on_train_begin(self, state):
         if not (self.append or state.resumed):
             atomic_write(self.path, b"")
-        self._write({"event": "resume" if state.resumed else "start", "epoch": state.epoch,
-                     "sizes": getattr(state, "sizes", None)})
+        record = {"event": "resume" if state.resumed else "start", "epoch": state.epoch,
+                  "sizes": getattr(state, "sizes", None)}
+        split = (getattr(state, "extra", None) or {}).get("split")
+        if isinstance(split, dict) and "test_from" in split:  # where the test part came from
+            record.update({k: split[k] for k in ("test_from", "test_split") if k in split})
+        self._write(record)
 
     def on_epoch_end(self, state, logs):
         self._write(logs)

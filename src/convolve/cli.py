@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._data_cli import data_info as _data_info
 from .cli_errors import USER_ERRORS, CLIError, describe_error  # noqa: F401 - re-exported
 
 PLUGIN_MODULES = ("convolve.lab.cli", "convolve.export_cli", "convolve.data_cli")
@@ -56,17 +57,11 @@ def parse_shape(text: str) -> tuple:
 
 
 def _load_split(name: str, limit: int | None = None):
-    """The named dataset's Split, each part cut to its first ``limit`` samples if given."""
-    from . import data
+    """The dataset ``name`` (a name or a path: :func:`convolve.data.resolve`) as a Split,
+    each part cut to its first ``limit`` samples if given."""
+    from .data import resolve
 
-    names = [i.name for i in data.available_datasets()]
-    if name.lower().replace("_", "-") not in names:
-        raise CLIError(f"unknown dataset {name!r}; available: {', '.join(names)}")
-    try:
-        split = data.load_dataset(name)
-    except (ImportError, FileNotFoundError, OSError) as err:
-        raise CLIError(f"dataset {name!r} is not available here: {err}") from None
-    return split if limit is None else type(split)(*(a[:limit] for a in split))
+    return resolve(name, limit=limit).split
 
 
 def _build(args, input_shape, num_classes):
@@ -81,16 +76,6 @@ def _build(args, input_shape, num_classes):
         raise CLIError(f"unknown model {args.model!r}; available: "
                        f"{', '.join(models.available_models())}")
     return models.get_model(args.model, input_shape, num_classes)
-
-
-def _fit_shape(x: np.ndarray, shape: tuple, where: str) -> np.ndarray:
-    """Reshape samples to the model's input shape when only the layout differs."""
-    if tuple(x.shape[1:]) == tuple(shape):
-        return x
-    if int(np.prod(x.shape[1:])) != int(np.prod(shape)):
-        raise CLIError(f"{where}: the data's samples have shape {tuple(x.shape[1:])}, the model "
-                       f"expects {tuple(shape)}")
-    return x.reshape((len(x),) + tuple(shape))
 
 
 def _threads_option(p) -> None:
@@ -120,23 +105,6 @@ def _checkpoint(path: str) -> dict:
     return load_checkpoint(p)
 
 
-def _data_info(ckpt: dict) -> dict:
-    """The checkpoint's ``extra["data"]`` with only well-typed fields (name, classes,
-    pixel_mean); a checkpoint from elsewhere may hold anything there."""
-    extra = ckpt.get("extra") if isinstance(ckpt.get("extra"), dict) else {}
-    data = extra.get("data") if isinstance(extra.get("data"), dict) else {}
-    info = {}
-    if isinstance(data.get("name"), str):
-        info["name"] = data["name"]
-    if isinstance(data.get("pixel_mean"), (int, float)) and not isinstance(data["pixel_mean"],
-                                                                          bool):
-        info["pixel_mean"] = float(data["pixel_mean"])
-    classes = data.get("classes")
-    if isinstance(classes, list) and all(isinstance(c, (str, int)) for c in classes):
-        info["classes"] = [str(c) for c in classes]
-    return info
-
-
 def _model_from(ckpt: dict):
     """The checkpoint's model, rebuilt from its architecture description (eval mode)."""
     from .io import load_model
@@ -148,7 +116,8 @@ def _model_from(ckpt: dict):
 TRAIN_DEFAULTS = {"model": "lenet5", "config": None, "data": "mnist5k", "optimizer": "adam",
                   "lr": 1e-3, "batch_size": 64, "seed": 0, "scheduler": "none",
                   "weight_decay": 0.0, "limit": None, "epochs": 10, "translate": 0,
-                  "val_split": 0.1, "patience": None}
+                  "val_split": 0.1, "patience": None, "image_size": None, "channels": None,
+                  "normalize": "channel", "test_split": 0.2}
 
 
 def _positive_int(text: str) -> int:
@@ -171,7 +140,12 @@ def train_command(p):
                                    f"(default lenet5)")
     p.add_argument("--config", help="model description (.json or .yaml list of layers), "
                                     "instead of --model")
-    p.add_argument("--data", help="dataset name, see `convolve datasets` (default mnist5k)")
+    p.add_argument("--data", help="dataset name (see `convolve datasets`; default mnist5k) or "
+                                  "a path: a folder of class sub-folders of images, IDX "
+                                  "files, CIFAR-10/100 binaries (or their .tar.gz), an .npz")
+    from ._data_cli import add_data_options
+
+    add_data_options(p)
     p.add_argument("--epochs", type=int, help="total epochs (default 10; on --resume the "
                                               "original run's)")
     p.add_argument("--optimizer", help="sgd, adam, adamw or rmsprop (default adam)")
@@ -218,7 +192,8 @@ def _run_train(args, fit=None) -> int:
 def eval_command(p):
     p.add_argument("checkpoint", help="checkpoint file or run directory (uses best, else "
                                       "last), or an .onnx model")
-    p.add_argument("--data", help="dataset name (default: the one it was trained on)")
+    p.add_argument("--data", help="dataset name or path (default: the one it was trained on; "
+                                  "read with the run's --image-size/--channels)")
     p.add_argument("--split", choices=["test", "val", "train"], default="test",
                    help="test (default); val: the training run's held-out part of the "
                         "training data (as recorded in the checkpoint); train: the whole "
@@ -253,15 +228,16 @@ def _run_eval(args) -> int:
     name = args.data or _data_info(ckpt).get("name")
     if not name:
         raise CLIError(f"{ckpt['path']} does not say which data it was trained on; pass --data")
+    from . import _data_cli as dcli
+
     if args.split == "val":
         from ._train_run import val_part
 
         x, y = val_part(ckpt, name, args.limit)
     else:
-        split = _load_split(name, args.limit)
-        x, y = (split.x_test, split.y_test) if args.split == "test" else \
-            (split.x_train, split.y_train)
-    x = _fit_shape(x, tuple(model.spec["input_shape"]), name)
+        res = dcli.load(dcli.run_options(ckpt), args.limit, name=name)
+        x, y = (res.x_test, res.y_test) if args.split == "test" else (res.x_train, res.y_train)
+    x = dcli.inputs(x, tuple(model.spec["input_shape"]), name, dcli.normalize_stats(ckpt))
     result = evaluate(model, (x, y), batch_size=args.batch_size)
     result.update({"checkpoint": ckpt["path"], "data": name, "split": args.split,
                    "samples": len(x)})
@@ -314,6 +290,11 @@ def _run_predict(args) -> int:
     info = _data_info(ckpt)
     batch = np.stack([load_image(f, shape, args.invert, info.get("pixel_mean"))
                       for f in args.images])
+    from ._data_cli import inputs, normalize_stats
+
+    stats = normalize_stats(ckpt)
+    if stats is not None:  # the training run's per-channel normalisation
+        batch = inputs(batch, shape, args.checkpoint, stats)[np.arange(len(batch))]
     logits = predict(model, batch)
     z = logits - logits.max(axis=1, keepdims=True)
     probs = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
@@ -337,7 +318,13 @@ def summary_command(p):
                                  "or an .onnx model")
     p.add_argument("--input", help="input shape per sample, e.g. 1x28x28 (default: the "
                                    "model's own)")
-    p.add_argument("--classes", type=int, default=10, help="number of classes (default 10)")
+    p.add_argument("--classes", type=int, help="number of classes (default 10, or the "
+                                                "--data's)")
+    p.add_argument("--data", help="take --input and --classes from this dataset (a name or a "
+                                  "path, as `convolve train --data`)")
+    from ._data_cli import add_image_options
+
+    add_image_options(p)
     p.add_argument("--json", action="store_true", help="print the numbers as JSON")
     p.add_argument("--plan", action="store_true",
                    help="print the conv engine planned for each conv layer instead")
@@ -365,7 +352,14 @@ def _run_summary(args) -> int:
     from .summary import summary
 
     shape = parse_shape(args.input) if args.input else None
-    source = _summary_source(args.model, shape, args.classes)
+    classes = args.classes
+    if args.data:
+        from .data import resolve
+
+        res = resolve(args.data, image_size=args.image_size, channels=args.channels)
+        shape = shape or tuple(res.x_train.shape[1:])
+        classes = classes or res.num_classes
+    source = _summary_source(args.model, shape, classes or 10)
     if args.plan:
         from .models import build_model
         from .nn import Module

@@ -51,14 +51,18 @@ def _normalise_index(where: str, index, n: int) -> int:
 
 class ArrayDataset:
     """Samples ``x[i]`` with labels ``y[i]``; x is (N, ...) (e.g. (N, C, H, W)), y is (N,).
+    x may be an ndarray or a read-only array-like (``len``, ``.shape``, ``.dtype``, ``x[i]``,
+    ``x[indices]``: see :mod:`convolve.data.arrays`), which is never copied whole.
 
     ``transform`` is applied per sample in ``__getitem__`` (a Python loop in the loader);
     prefer the DataLoader's ``transform=``, which sees whole batches.
     """
 
     def __init__(self, x, y, transform=None):
-        x = np.asarray(x)
-        if x.ndim < 1:
+        from .arrays import is_array_like
+
+        x = x if is_array_like(x) else np.asarray(x)  # an array-like stays as it is (lazy)
+        if len(x.shape) < 1:
             raise ValueError(f"ArrayDataset: x must have a leading sample axis, received shape {x.shape}")
         if x.dtype.kind not in "iufb":
             raise TypeError(f"ArrayDataset: x must be numeric, received dtype {x.dtype}")

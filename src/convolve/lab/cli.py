@@ -31,8 +31,8 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--data", default="mnist5k",
                    help="digits, mnist5k (default), mnist1d (runs the MNIST-1D paper "
                         "replication, with the paper's settings unless overridden), or a "
-                        "folder of CIFAR-10 binaries (3x32x32), IDX files or class "
-                        "sub-folders of images")
+                        "path as `convolve train --data` takes it: class sub-folders of "
+                        "images, IDX files, CIFAR-10/100 binaries or tarball, an .npz")
     p.add_argument("--epochs", type=int, default=None, help="epochs per model (default: per data)")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--lr", type=float, default=None, help="Adam learning rate")
@@ -57,6 +57,13 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
                    help="BLAS threads while training (default 1: the matrices are small, and "
                         "extra threads thrash when other processes share the cores)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    from .._data_cli import add_image_options
+
+    add_image_options(p)
+    p.add_argument("--normalize", choices=["none", "channel"], default="none",
+                   help="none (default: the lab's figures are measured on the data as they "
+                        "are; shifts fill the border with 0) or channel: the training part's "
+                        "per-channel mean and std")
     return p
 
 
@@ -76,7 +83,8 @@ def run(args: argparse.Namespace) -> int:
     compare(args.data, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
             seed=args.seed, seeds=seeds, workers=args.workers, sizes=args.sizes,
             subset=args.subset, out=args.out, paper=args.paper, quiet=args.quiet,
-            threads=args.threads)
+            threads=args.threads, image_size=args.image_size, channels=args.channels,
+            normalize=args.normalize)
     return 0
 
 

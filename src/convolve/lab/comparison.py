@@ -100,6 +100,8 @@ def image_seed(split, info, settings, models, log) -> tuple[dict, dict]:
     the training data (``settings.val_fraction``) gives the learning curves; the test data
     is evaluated once per trained model, after training."""
     split, val = labdata.holdout(split, settings.val_fraction, settings.seed)
+    if settings.normalize == "channel":
+        split, val = labdata.normalized(split, val)
     info = dict(info, train_size=len(split.y_train), val_size=0 if val is None else len(val[1]))
     shape, classes = tuple(info["sample_shape"]), info["num_classes"]
     log(f"{info['train_size']} train / {info['val_size']} validation / "
@@ -114,14 +116,21 @@ def image_seed(split, info, settings, models, log) -> tuple[dict, dict]:
             "models": results}, trained
 
 
+def _image(image_size, channels) -> dict:
+    """labdata.load's image options, only those given."""
+    return {k: v for k, v in (("image_size", image_size), ("channels", channels))
+            if v is not None}
+
+
 def run_seed(data, seed: int, *, data_seed: int = 0, subset=None, epochs=None,
              batch_size=None, lr=None, sizes=None, paper: bool = False, threads=1,
-             models=IMAGE_MODELS, keep_weights: bool = False, quiet: bool = True) -> dict:
+             models=IMAGE_MODELS, keep_weights: bool = False, quiet: bool = True,
+             image_size=None, channels=None, normalize: str = "none") -> dict:
     """One trial: load ``data`` (subset drawn with ``data_seed``, the same for every seed),
     train and measure every model with ``seed``. Returns {"seed", "result", "weights"}:
     weights (state dicts as arrays, for the report's filter figures) only when asked."""
     log = Log(quiet, prefix=f"seed {seed}: ")
-    split, info = labdata.load(data, data_seed, subset)
+    split, info = labdata.load(data, data_seed, subset, **_image(image_size, channels))
     with blas_threads(threads):
         if split.x_train.ndim == 3:
             from .paper import replicate_seed
@@ -130,6 +139,7 @@ def run_seed(data, seed: int, *, data_seed: int = 0, subset=None, epochs=None,
                                              lr=lr, seed=seed, paper=paper, log=log)
         else:
             settings = _settings(info["name"], epochs, batch_size, lr, seed, sizes)
+            settings.normalize = normalize
             result, trained = image_seed(split, info, settings, tuple(models), log)
     weights = ({k: {n: np.array(v) for n, v in m.state_dict().items()}
                 for k, m in trained.items()} if keep_weights else None)
@@ -149,7 +159,8 @@ def _check(seeds, seed, paper, sequence, data) -> None:
 def compare(data: str = "mnist5k", *, seeds: int = SEEDS, seed: int = 0, workers=None,
             executor=None, epochs=None, batch_size=None, lr=None, sizes=None, subset=None,
             out=None, paper: bool = False, write: bool = True, quiet: bool = False,
-            threads: int | None = 1, models=IMAGE_MODELS) -> dict:
+            threads: int | None = 1, models=IMAGE_MODELS, image_size=None,
+            channels=None, normalize: str = "none") -> dict:
     """Train and measure the models on ``data`` for seeds ``seed .. seed + seeds - 1``;
     aggregate (mean, 95% t-interval, per-seed values), write the report to ``out``; return it.
 
@@ -158,14 +169,21 @@ def compare(data: str = "mnist5k", *, seeds: int = SEEDS, seed: int = 0, workers
     seeds run in (None: the number of cores; 1: serial, in this process); executor: any
     ``concurrent.futures.Executor`` to map the trials over instead (workers is then unused).
     threads: BLAS threads per trial (None: leave as is). For sequence data (MNIST-1D) this
-    runs the paper replication (:mod:`convolve.lab.paper`) on every seed.
+    runs the paper replication (:mod:`convolve.lab.paper`) on every seed. image_size (H, W) and
+    channels (1 or 3) read images as ``convolve train --image-size/--channels`` does;
+    normalize="channel" feeds the models (x - mean) / std with the training part's
+    per-channel statistics (images only; the default "none" keeps the data as they are).
     """
     from . import aggregate, sweep
 
     log = Log(quiet)
-    split, info = labdata.load(data, seed, subset)
+    split, info = labdata.load(data, seed, subset, **_image(image_size, channels))
     sequence = split.x_train.ndim == 3
     _check(seeds, seed, paper, sequence, data)
+    if normalize not in ("none", "channel") or (sequence and normalize != "none"):
+        raise ValueError(f"compare: normalize must be 'none' or 'channel' (images only), "
+                         f"received {normalize!r} for {'sequence' if sequence else 'image'} "
+                         f"data")
     if sequence:
         from .paper import check_settings
 
@@ -173,7 +191,8 @@ def compare(data: str = "mnist5k", *, seeds: int = SEEDS, seed: int = 0, workers
     out = Path(out) if out is not None else Path("reports") / f"compare-{info['name']}"
     base = {"data": data, "data_seed": seed, "subset": subset, "epochs": epochs,
             "batch_size": batch_size, "lr": lr, "sizes": sizes, "paper": paper,
-            "threads": threads, "models": tuple(models), "quiet": quiet}
+            "threads": threads, "models": tuple(models), "quiet": quiet,
+            "image_size": image_size, "channels": channels, "normalize": normalize}
     specs = [dict(base, seed=s, keep_weights=i == 0) for i, s in enumerate(range(seed,
                                                                                  seed + seeds))]
     n_workers = sweep.workers_for(workers, len(specs), executor)

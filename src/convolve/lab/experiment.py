@@ -35,6 +35,7 @@ class Settings:
     connection_units: int = 32
     val_fraction: float = 0.1
     bootstrap: int = 1000
+    normalize: str = "none"  # or "channel": the training part's per-channel mean and std
 
     def to_dict(self) -> dict:
         d = asdict(self)

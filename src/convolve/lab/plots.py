@@ -121,9 +121,9 @@ def _weight_images(model) -> tuple[list[np.ndarray], str]:
     kind = type(layer).__name__
     if kind == "Linear":
         shape = getattr(model, "spec", {}).get("input_shape")
-        imgs = [w[i].reshape(shape[1:]) if shape and len(shape) == 3 else w[i]
-                for i in range(min(8, len(w)))]
-        return imgs, "first-layer weights of 8 units, laid out like the input"
+        imgs = [w[i].reshape(shape)[0] if shape and len(shape) == 3 else w[i]
+                for i in range(min(8, len(w)))]  # colour input: its channel 0
+        return imgs, "first-layer weights of 8 units, laid out like the input (channel 0)"
     if w.ndim == 6:  # locally connected (OH, OW, O, C, kH, kW): one output channel, 8 positions
         oh, ow = w.shape[:2]
         pos = [(i, j) for i in np.linspace(0, oh - 1, 3).astype(int)
