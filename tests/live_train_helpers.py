@@ -29,8 +29,9 @@ class LiveTrain:
     def __init__(self, out, epochs=6, limit=1000, linger=60, extra=()):
         self.out = out
         cmd = [sys.executable, "-m", "convolve.cli", "train", "--model", "lenet5", "--data",
-               "mnist5k", "--epochs", str(epochs), "--limit", str(limit), "--out", str(out),
-               "-q", "--live", "--port", "0", "--live-linger", str(linger), *extra]
+               "mnist5k", "--epochs", str(epochs), "--out", str(out), "-q", "--live",
+               "--port", "0", "--live-linger", str(linger), *extra]
+        cmd += ["--limit", str(limit)] if limit else []
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE, text=True, env=dict(os.environ))
         self.lines: list = []

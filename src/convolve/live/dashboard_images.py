@@ -94,7 +94,7 @@ def feature_maps(maps: np.ndarray) -> list:
 
 def conv_layers(model) -> list:
     """(name, module) of every convolution layer, in the order of ``named_modules``."""
-    return [(n or type(m).__name__, m) for n, m in model.named_modules()
+    return [(f"{n} {type(m).__name__}".strip(), m) for n, m in model.named_modules()
             if type(m).__name__.startswith("Conv") and "weight" in m._parameters
             and m._parameters["weight"] is not None and m._parameters["weight"].data.ndim >= 3]
 

@@ -1,7 +1,7 @@
 """``convolve train --live``: the callback that feeds the training dashboard, and the run.
 
 :class:`LiveMonitor` is a training callback. It does no work per batch beyond reading a
-clock: every ``interval`` seconds (0.5 by default) it records one *batch window* (the mean
+clock: every ``interval`` seconds (0.25 by default) it records one *batch window* (the mean
 training loss and accuracy since the previous window, the learning rate, samples/s, the
 ETA, and the L2 norm of every layer's weights and gradients), copies the first conv layer's
 filters and runs the pinned validation image (sample ``pinned`` of the validation data)
@@ -41,7 +41,7 @@ class LiveMonitor(Callback):
     ``val``: the validation (x, y) arrays (or None); ``log_path``: the live.jsonl to write
     (None: none)."""
 
-    def __init__(self, run: RunState, val=None, log_path=None, interval: float = 0.5,
+    def __init__(self, run: RunState, val=None, log_path=None, interval: float = 0.25,
                  pinned: int = 0):
         if interval <= 0:
             raise ValueError(f"LiveMonitor: interval must be > 0 seconds, received {interval}")
@@ -215,7 +215,7 @@ def run_live(args, run_train, fit=None) -> int:
         raise CLIError(f"--live-linger must be >= 0 seconds, received {args.live_linger}")
     run = RunState("convolve train", status="starting")
     server = serve_dashboard([run], args.host or "127.0.0.1", args.port or 0, "live dashboard")
-    monitor = LiveMonitor(run, interval=getattr(args, "live_interval", 0.5))
+    monitor = LiveMonitor(run)
 
     def live_fit(model, train, val=None, **kw):
         from ..train import fit as plain_fit

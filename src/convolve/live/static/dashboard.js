@@ -59,9 +59,9 @@
       { label: "train (batch windows)", points: xy(b, "epoch", "accuracy") },
       { label: "train (epoch)", points: xy(h, "epoch", "accuracy"), dots: true, dash: true },
       { label: "validation", points: xy(h, "epoch", "val_accuracy"), dots: true },
-    ], { xLabel: "epoch" });
+    ], { xLabel: "epoch", legendBottom: true });
     Draw.lineChart($("chart-lr"), [{ label: "learning rate", always: true, points: xy(b, "epoch", "lr") }],
-                   { xLabel: "epoch" });
+                   { xLabel: "epoch", yMin: 0 });
     Draw.lineChart($("chart-speed"), [{ label: "samples/s", always: true, color: "#059669",
                                         points: xy(b, "epoch", "samples_per_s") }],
                    { xLabel: "epoch", yMin: 0 });
@@ -96,7 +96,7 @@
     rows.forEach((r, i) => {
       const row = box.children[i];
       row.classList.toggle("input", !!r.input);
-      row.children[0].textContent = r.input ? "input" : `${r.layer} (${r.shape[0]} maps)`;
+      row.children[0].textContent = r.input ? "input" : `${r.layer}: ${r.shape[0]} maps`;
       Draw.tiles(row.children[1], r.tiles, { alt: r.layer });
     });
   }

@@ -60,14 +60,18 @@
     if (opt.yMin !== undefined) y0 = Math.min(y0, opt.yMin);
     if (opt.yMax !== undefined) y1 = Math.max(y1, opt.yMax);
     if (x1 === x0) { x0 -= 0.5; x1 += 0.5; }
-    if (y1 === y0) { y0 -= 0.5; y1 += 0.5; }
+    if (y1 === y0) { const d = Math.abs(y0) * 0.1 || 0.5; y0 -= d; y1 += d; }
     const pad = (y1 - y0) * 0.05; y0 -= pad; y1 += pad;
     const X = (v) => m.l + (v - x0) / (x1 - x0) * (w - m.l - m.r);
     const Y = (v) => h - m.b - (ty(v) - y0) / (y1 - y0) * (h - m.t - m.b);
     ctx.strokeStyle = "#e2e8f0"; ctx.lineWidth = 1;
-    const yt = opt.log ? niceTicks(y0, y1, 4).filter((t) => Number.isInteger(t)) : niceTicks(y0, y1, 4);
-    for (const t of (yt.length ? yt : [y0, y1])) {
-      const v = opt.log ? Math.pow(10, t) : t, yy = Y(v);
+    let yv = niceTicks(y0, y1, 4);
+    if (opt.log) {
+      yv = yv.filter((t) => Number.isInteger(t)).map((t) => Math.pow(10, t));
+      if (yv.length < 2) yv = niceTicks(Math.pow(10, y0), Math.pow(10, y1), 3).filter((v) => v > 0);
+    }
+    for (const v of yv) {
+      const yy = Y(v);
       ctx.beginPath(); ctx.moveTo(m.l, yy); ctx.lineTo(w - m.r, yy); ctx.stroke();
       ctx.fillText(fmt(v), 2, yy + 4);
     }
@@ -89,7 +93,7 @@
       if (s.dots) p.forEach((q) => { ctx.beginPath(); ctx.arc(X(q[0]), Y(q[1]), 2.6, 0, 7); ctx.fill(); });
     });
     ctx.setLineDash([]);
-    legend(ctx, series, w - m.r, m.t);
+    legend(ctx, series, w - m.r, opt.legendBottom ? h - m.b - 13 * series.filter((s) => s.label).length : m.t);
   }
 
   function legend(ctx, series, right, top) {
