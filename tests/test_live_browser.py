@@ -9,13 +9,13 @@ import shutil
 import time
 
 import pytest
-from live_train_helpers import LiveTrain
 
 from convolve import models
 from convolve.live.dashboard import make_app
 from convolve.live.dashboard_images import conv_layers
 from convolve.live.dashboard_load import load_run
 from convolve.live.server import serve
+from live_train_helpers import LiveTrain
 
 # The README picture is taken from a longer run (the whole of mnist5k); the test's own run
 # is a quick slice of it.

@@ -112,7 +112,8 @@ def test_monitor_sees_what_validation_saw_and_changes_nothing(rng, tmp_path):
     assert st["epoch_view"]["confusion"] == images.epoch_view(predict(net, val[0]),
                                                               val[1])["confusion"]
     assert len(st["filters"]["tiles"]) == 6 and net.training
-    kinds = [json.loads(line)["kind"] for line in open(tmp_path / "live.jsonl")]
+    kinds = [json.loads(line)["kind"]
+             for line in (tmp_path / "live.jsonl").read_text().splitlines()]
     assert kinds.count("batch") == 12 and kinds[-1] == "end"
 
 

@@ -141,7 +141,12 @@ def _from_checkpoint(folder: Path, run: RunState, live: dict, notes: list,
         run.set_pictures(filters=(convs[0][0], np.array(convs[0][1].weight.data)))
     else:
         notes.append("the model has no convolution layer: no filters or feature maps")
-    val = _val_data(ckpt, notes) if load_data else None
+    _with_data(run, model, convs, _val_data(ckpt, notes) if load_data else None, live, path)
+
+
+def _with_data(run: RunState, model, convs: list, val, live: dict, path: Path) -> None:
+    """Feature maps of the pinned validation image; the confusion matrix and mistakes (from
+    live.jsonl, else computed from the checkpoint's model); without data, only numbers."""
     if val is None:
         if live.get("view"):
             run.set_epoch_view(_view(live["view"]))
@@ -159,7 +164,7 @@ def _from_checkpoint(folder: Path, run: RunState, live: dict, notes: list,
         from ..train import predict
 
         view = images.epoch_view(predict(model, x), y)
-        run.set_epoch_view({"epoch": f"{path.stem} checkpoint", **view}, lambda i: x[i])
+        run.set_epoch_view({"epoch": path.name, **view}, lambda i: x[i])
 
 
 def _view(record: dict) -> dict:
@@ -171,8 +176,8 @@ def _view(record: dict) -> dict:
 
 def _val_data(ckpt: dict, notes: list):
     """The run's validation (x, y) in the model's input shape, or None (noted)."""
-    from ..cli import CLIError, _fit_shape
     from .._train_run import val_part
+    from ..cli import CLIError, _fit_shape
 
     extra = ckpt.get("extra") if isinstance(ckpt.get("extra"), dict) else {}
     name = (extra.get("data") or {}).get("name") if isinstance(extra.get("data"), dict) else None

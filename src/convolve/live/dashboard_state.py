@@ -159,7 +159,7 @@ class RunState:
         with self._cond:
             if cursor is None or cursor[0] != self.generation:
                 return {"type": "snapshot", "state": self.snapshot()}, self._cursor()
-            gen, version, nb, nh, iv, vv = cursor
+            _, version, nb, nh, iv, vv = cursor
             if version == self.version:
                 return None, cursor
             msg = {"type": "delta", "status": self.status, "progress": dict(self.progress),

@@ -10,7 +10,8 @@ epoch's metrics and, from the model outputs that validation already computed (ca
 a forward hook, no second pass), the confusion matrix and the most confidently
 misclassified validation images. Everything goes to a :class:`RunState` (served by
 :mod:`convolve.live.dashboard`) and, as JSON lines, to ``live.jsonl`` in the run folder
-(what ``convolve dashboard`` shows later; see :mod:`convolve.live.dashboard_load`).
+(what ``convolve dashboard`` shows later; see :mod:`convolve.live.dashboard_load`), whose
+last line records the seconds training took and the seconds spent in this callback.
 
 :func:`run_live` runs ``convolve train`` with the dashboard: the server starts before the
 data loads (a port in use fails at once), the URL goes to stderr, and after training the
@@ -48,9 +49,15 @@ class LiveMonitor(Callback):
         self.run, self.interval, self.pinned = run, float(interval), int(pinned)
         self.val, self.log_path = val, None if log_path is None else Path(log_path)
         self._hook, self._busy, self._logits = None, False, []
+        self.busy_s = 0.0  # seconds spent in this callback (the training thread's overhead)
 
     # ------------------------------------------------------------------------ hooks
     def on_train_begin(self, state):
+        t = time.perf_counter()
+        self._train_begin(state)
+        self.busy_s += time.perf_counter() - t
+
+    def _train_begin(self, state):
         model = state.model
         self._convs, self._layers = images.conv_layers(model), images.param_layers(model)
         self._x = self._pinned_sample(state)
@@ -76,8 +83,14 @@ class LiveMonitor(Callback):
         if now >= self._next:
             self._next = now + self.interval
             self._window(state, logs["batch"] + 1, now)
+            self.busy_s += time.perf_counter() - now
 
     def on_epoch_end(self, state, logs):
+        t = time.perf_counter()
+        self._epoch_end(state, logs)
+        self.busy_s += time.perf_counter() - t
+
+    def _epoch_end(self, state, logs):
         self.run.add_epoch(logs)
         self._write({"kind": "epoch", **logs})
         if self.val is not None:
@@ -97,7 +110,8 @@ class LiveMonitor(Callback):
         self.run.set(status=status, progress={**self.run.progress, "eta_s": 0.0,
                                               "stop_reason": reason or None})
         self._write({"kind": "end", "status": status, "epoch": state.epoch,
-                     "stop_reason": reason or None, "time": time.time()})
+                     "stop_reason": reason or None, "time": time.time(),
+                     "train_s": time.perf_counter() - self._t0, "monitor_s": self.busy_s})
 
     def on_test_end(self, state, logs):
         self.run.set(test=logs)

@@ -105,7 +105,8 @@
     const v = st.epoch_view;
     if (!v) return;
     Draw.heatmap($("confusion"), v.confusion, st.classes);
-    $("confusion-caption").textContent = `epoch ${v.epoch}, validation`;
+    $("confusion-caption").textContent = (typeof v.epoch === "number" ? `epoch ${v.epoch}` : v.epoch) +
+      ", validation";
     const wrong = (v.misclassified || []).filter((w) => w.image);
     Draw.tiles($("wrong"), wrong.map((w) => w.image), {
       alt: "misclassified", captions: wrong.map((w) => `${label(st, w.label)}→${label(st, w.pred)} ` +
