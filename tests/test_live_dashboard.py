@@ -5,6 +5,7 @@ ones included), the --host warning and a port in use."""
 import io
 import json
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -189,6 +190,22 @@ def test_dashboard_command_errors_in_one_line(tmp_path, finished_run):
         assert not (tmp_path / "t").exists()  # refused before any training
     r = _cli("train", "--port", "0", "--epochs", "1")
     assert r.returncode == 1 and "go with --live" in r.stderr
+
+
+def test_dashboard_command_serves_until_ctrl_c(finished_run):
+    proc = subprocess.Popen([sys.executable, "-m", "convolve.cli", "dashboard",
+                             str(finished_run[0]), "--port", "0"], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stderr.readline()
+        assert line.startswith("convolve: dashboard at http://127.0.0.1:")
+        st = json.loads(http(line.split(" at ", 1)[1].strip() + "api/state")[2])
+        assert st["status"] == "finished" and st["name"] == "run"
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(20) == 0
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def test_host_other_than_loopback_warns():

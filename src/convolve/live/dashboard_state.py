@@ -106,39 +106,64 @@ class RunState:
             self._changed()
 
     # ------------------------------------------------------------------ readers
-    def _cached(self, what: str, version: int, make):
-        hit = self._encoded.get(what)
-        if hit is None or hit[0] != version:
-            hit = (version, make())
-            self._encoded[what] = hit
-        return hit[1]
+    def _encoded_once(self, what: str, version: int, make):
+        """``make()`` (PNG encoding) for this version, cached; run without the lock so the
+        training thread never waits for it."""
+        with self._cond:
+            hit = self._encoded.get(what)
+        if hit is not None and hit[0] == version:
+            return hit[1]
+        value = make()
+        with self._cond:
+            self._encoded[what] = (version, value)
+        return value
 
-    def _pictures(self) -> dict:
+    @staticmethod
+    def _pictures(filters, maps) -> dict:
         out = {"filters": None, "featuremaps": None}
-        if self._filters is not None:
-            layer, w = self._filters
+        if filters is not None:
+            layer, w = filters
             out["filters"] = {"layer": layer, "shape": list(np.shape(w)),
                               "tiles": images.filter_tiles(w)}
-        if self._maps is not None:
-            x, layers = self._maps
+        if maps is not None:
+            x, layers = maps
             out["featuremaps"] = {"input": images.image_tile(x), "layers": [
                 {"layer": n, "shape": list(np.shape(m)), "tiles": images.feature_maps(m)}
                 for n, m in layers]}
         return out
 
-    def _view(self):
-        if self.epoch_view is None:
+    @staticmethod
+    def _view(view, images_of):
+        if view is None:
             return None
-        view = dict(self.epoch_view)
+        view = dict(view)
         wrong = [dict(w) for w in view.get("misclassified") or []]
         for w in wrong:
-            if self._wrong_images is not None:
+            if images_of is not None:
                 try:
-                    w["image"] = images.image_tile(self._wrong_images(w["index"]))
+                    w["image"] = images.image_tile(images_of(w["index"]))
                 except (IndexError, KeyError, ValueError, TypeError):
                     w["image"] = None
         view["misclassified"] = wrong
         return view
+
+    def _images(self, pictures: tuple | None, view: tuple | None) -> dict:
+        """The encoded pictures and/or epoch view of the versions captured under the lock:
+        pictures = (version, filters, maps), view = (version, view, images_of)."""
+        out = {}
+        if pictures is not None:
+            v, filters, maps = pictures
+            out.update(self._encoded_once("pictures", v,
+                                          lambda: self._pictures(filters, maps)))
+        if view is not None:
+            v, raw, images_of = view
+            out["epoch_view"] = self._encoded_once("view", v,
+                                                   lambda: self._view(raw, images_of))
+        return out
+
+    def _captured(self) -> tuple:
+        return ((self._image_version, self._filters, self._maps),
+                (self._view_version, self.epoch_view, self._wrong_images))
 
     def snapshot(self) -> dict:
         """Everything the page shows, JSON-ready."""
@@ -148,9 +173,9 @@ class RunState:
                      "classes": self.classes, "progress": dict(self.progress),
                      "test": self.test, "notes": list(self.notes), "stride": self.stride,
                      "version": self.version}
-            state.update(self._cached("pictures", self._image_version, self._pictures))
-            state["epoch_view"] = self._cached("view", self._view_version, self._view)
-            return state
+            pictures, view = self._captured()
+        state.update(self._images(pictures, view))
+        return state
 
     def since(self, cursor):
         """(message, cursor) for a client that has seen up to ``cursor`` (None: nothing):
@@ -158,18 +183,24 @@ class RunState:
         nothing changed."""
         with self._cond:
             if cursor is None or cursor[0] != self.generation:
-                return {"type": "snapshot", "state": self.snapshot()}, self._cursor()
-            _, version, nb, nh, iv, vv = cursor
-            if version == self.version:
-                return None, cursor
-            msg = {"type": "delta", "status": self.status, "progress": dict(self.progress),
-                   "batches": self.batches[nb:], "history": self.history[nh:],
-                   "test": self.test, "notes": list(self.notes), "version": self.version}
-            if iv != self._image_version:
-                msg.update(self._cached("pictures", self._image_version, self._pictures))
-            if vv != self._view_version:
-                msg["epoch_view"] = self._cached("view", self._view_version, self._view)
-            return msg, self._cursor()
+                new_cursor = self._cursor()
+                full = True
+            else:
+                full = False
+                _, version, nb, nh, iv, vv = cursor
+                if version == self.version:
+                    return None, cursor
+                msg = {"type": "delta", "status": self.status, "progress": dict(self.progress),
+                       "batches": self.batches[nb:], "history": self.history[nh:],
+                       "test": self.test, "notes": list(self.notes), "version": self.version}
+                pictures, view = self._captured()
+                pictures = pictures if iv != self._image_version else None
+                view = view if vv != self._view_version else None
+                new_cursor = self._cursor()
+        if full:
+            return {"type": "snapshot", "state": self.snapshot()}, new_cursor
+        msg.update(self._images(pictures, view))
+        return msg, new_cursor
 
     def _cursor(self) -> tuple:
         return (self.generation, self.version, len(self.batches), len(self.history),

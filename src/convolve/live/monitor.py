@@ -3,15 +3,15 @@
 :class:`LiveMonitor` is a training callback. It does no work per batch beyond reading a
 clock: every ``interval`` seconds (0.25 by default) it records one *batch window* (the mean
 training loss and accuracy since the previous window, the learning rate, samples/s, the
-ETA, and the L2 norm of every layer's weights and gradients), copies the first conv layer's
-filters and runs the pinned validation image (sample ``pinned`` of the validation data)
-through the model for the feature maps of every conv layer. At each epoch end it adds the
-epoch's metrics and, from the model outputs that validation already computed (captured by
-a forward hook, no second pass), the confusion matrix and the most confidently
-misclassified validation images. Everything goes to a :class:`RunState` (served by
-:mod:`convolve.live.dashboard`) and, as JSON lines, to ``live.jsonl`` in the run folder
-(what ``convolve dashboard`` shows later; see :mod:`convolve.live.dashboard_load`), whose
-last line records the seconds training took and the seconds spent in this callback.
+ETA, and the L2 norm of every layer's weights and gradients); once a second it also copies
+the first conv layer's filters and runs the pinned validation image (sample ``pinned`` of
+the validation data) through the model for the feature maps of every conv layer. At each
+epoch end it adds the epoch's metrics and, from the model outputs that validation already
+computed (captured by a forward hook, no second pass), the confusion matrix and the most
+confidently misclassified validation images. Everything goes to a :class:`RunState`
+(served by :mod:`convolve.live.dashboard`) and, as JSON lines, to ``live.jsonl`` in the run
+folder (what ``convolve dashboard`` shows later; see :mod:`convolve.live.dashboard_load`),
+whose "end" line records the seconds training took and the seconds spent in this callback.
 
 :func:`run_live` runs ``convolve train`` with the dashboard: the server starts before the
 data loads (a port in use fails at once), the URL goes to stderr, and after training the
@@ -35,6 +35,8 @@ from . import dashboard_images as images
 from .dashboard_state import RunState, clean
 
 __all__ = ["LiveMonitor", "run_live"]
+
+PICTURES_EVERY = 1.0  # seconds between updates of the filters and feature maps
 
 
 class LiveMonitor(Callback):
@@ -62,6 +64,7 @@ class LiveMonitor(Callback):
         self._convs, self._layers = images.conv_layers(model), images.param_layers(model)
         self._x = self._pinned_sample(state)
         self._t0, self._step0, self._next = time.perf_counter(), state.step, 0.0
+        self._next_pictures = self._t0 + PICTURES_EVERY
         self._total = state.epochs * (state.num_batches or 0)
         self.run.set(status="running", layers=[n for n, _ in self._layers],
                      history=list(state.history.epochs), notes=self._notes())
@@ -164,7 +167,9 @@ class LiveMonitor(Callback):
                                "samples_per_s": rec["samples_per_s"]})
         if self.run.add_batch(rec):
             self._write({"kind": "batch", **rec})
-        self._pictures(state.model)
+        if now >= self._next_pictures:
+            self._next_pictures = now + PICTURES_EVERY
+            self._pictures(state.model)
 
     def _pictures(self, model) -> None:
         if not self._convs:
