@@ -11,6 +11,14 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+
+
+def env() -> dict:
+    """The environment for a `convolve` subprocess: this checkout's sources first."""
+    return dict(os.environ, PYTHONPATH=SRC + os.pathsep + os.environ.get("PYTHONPATH", ""))
 
 
 def http(url, data=None, method=None, timeout=10):
@@ -33,7 +41,7 @@ class LiveTrain:
                "--port", "0", "--live-linger", str(linger), *extra]
         cmd += ["--limit", str(limit)] if limit else []
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+                                     stderr=subprocess.PIPE, text=True, env=env())
         self.lines: list = []
         threading.Thread(target=self._read, daemon=True).start()
 

@@ -20,7 +20,7 @@ from convolve.live.dashboard import make_app, serve_dashboard
 from convolve.live.dashboard_images import conv_layers
 from convolve.live.dashboard_load import load_run
 from convolve.live.server import serve
-from live_train_helpers import LiveTrain, http
+from live_train_helpers import LiveTrain, env, http
 
 EPOCHS = 5
 
@@ -169,9 +169,20 @@ def test_damaged_files_are_one_line_notes(finished_run, tmp_path):
     assert len(st["history"]) == EPOCHS and st["filters"] is None
 
 
+def test_oversized_run_files_are_not_read(finished_run, monkeypatch):
+    from convolve.live import dashboard_load
+
+    monkeypatch.setattr(dashboard_load, "MAX_BYTES", 100)
+    st = load_run(finished_run[0], load_data=False).snapshot()
+    big = [n for n in st["notes"] if "over the 100-byte limit: not read" in n]
+    assert [n.split()[0] for n in big] == ["history.json", "log.jsonl", "live.jsonl"]
+    assert st["history"] == [] and st["batches"] == [] and st["filters"] is not None
+
+
 def _cli(*args, timeout=60):
     return subprocess.run([sys.executable, "-m", "convolve.cli", *args], capture_output=True,
-                          check=False, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+                          check=False, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+                          env=env())
 
 
 def test_dashboard_command_errors_in_one_line(tmp_path, finished_run):
@@ -195,7 +206,8 @@ def test_dashboard_command_errors_in_one_line(tmp_path, finished_run):
 def test_dashboard_command_serves_until_ctrl_c(finished_run):
     proc = subprocess.Popen([sys.executable, "-m", "convolve.cli", "dashboard",
                              str(finished_run[0]), "--port", "0"], stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env=env())
     try:
         line = proc.stderr.readline()
         assert line.startswith("convolve: dashboard at http://127.0.0.1:")

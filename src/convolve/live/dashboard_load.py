@@ -28,6 +28,15 @@ from .dashboard_state import RunState
 __all__ = ["load_run", "read_jsonl"]
 
 MAX_LINES = 200_000  # live.jsonl lines read at most (the writer keeps far fewer)
+MAX_BYTES = 64 << 20  # a run file larger than this is not read (the writer's are far smaller)
+
+
+def _too_large(path: Path, notes: list) -> bool:
+    size = path.stat().st_size
+    if size > MAX_BYTES:
+        notes.append(f"{path.name} is {size} bytes, over the {MAX_BYTES}-byte limit: not read")
+        return True
+    return False
 
 
 def read_jsonl(path: Path, limit: int = MAX_LINES) -> tuple:
@@ -54,7 +63,7 @@ def read_jsonl(path: Path, limit: int = MAX_LINES) -> tuple:
 def _history(folder: Path, notes: list) -> tuple:
     """(epochs, test) from history.json, else log.jsonl."""
     path = folder / "history.json"
-    if path.is_file():
+    if path.is_file() and not _too_large(path, notes):
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             if isinstance(data, dict) and isinstance(data.get("epochs"), list):
@@ -65,6 +74,8 @@ def _history(folder: Path, notes: list) -> tuple:
     log = folder / "log.jsonl"
     if not log.is_file():
         notes.append("no history.json or log.jsonl: no per-epoch curves")
+        return [], None
+    if _too_large(log, notes):
         return [], None
     records, bad = read_jsonl(log)
     if bad:
@@ -80,6 +91,8 @@ def _live(folder: Path, run: RunState, notes: list) -> dict:
     if not path.is_file():
         notes.append("no live.jsonl (the run was trained without --live): no batch curves, "
                      "layer norms or per-epoch confusion matrices")
+        return {}
+    if _too_large(path, notes):
         return {}
     records, bad = read_jsonl(path)
     if bad:

@@ -165,15 +165,18 @@ class RunState:
         return ((self._image_version, self._filters, self._maps),
                 (self._view_version, self.epoch_view, self._wrong_images))
 
+    def _plain(self) -> tuple:
+        """Under the lock: (the state without pictures, raw pictures, raw view, cursor)."""
+        state = {"name": self.name, "status": self.status, "history": list(self.history),
+                 "batches": list(self.batches), "layers": list(self.layers),
+                 "classes": self.classes, "progress": dict(self.progress), "test": self.test,
+                 "notes": list(self.notes), "stride": self.stride, "version": self.version}
+        return (state, *self._captured(), self._cursor())
+
     def snapshot(self) -> dict:
         """Everything the page shows, JSON-ready."""
         with self._cond:
-            state = {"name": self.name, "status": self.status, "history": list(self.history),
-                     "batches": list(self.batches), "layers": list(self.layers),
-                     "classes": self.classes, "progress": dict(self.progress),
-                     "test": self.test, "notes": list(self.notes), "stride": self.stride,
-                     "version": self.version}
-            pictures, view = self._captured()
+            state, pictures, view, _ = self._plain()
         state.update(self._images(pictures, view))
         return state
 
@@ -183,10 +186,9 @@ class RunState:
         nothing changed."""
         with self._cond:
             if cursor is None or cursor[0] != self.generation:
-                new_cursor = self._cursor()
-                full = True
+                state, pictures, view, new_cursor = self._plain()
+                msg = {"type": "snapshot", "state": state}
             else:
-                full = False
                 _, version, nb, nh, iv, vv = cursor
                 if version == self.version:
                     return None, cursor
@@ -197,9 +199,7 @@ class RunState:
                 pictures = pictures if iv != self._image_version else None
                 view = view if vv != self._view_version else None
                 new_cursor = self._cursor()
-        if full:
-            return {"type": "snapshot", "state": self.snapshot()}, new_cursor
-        msg.update(self._images(pictures, view))
+        msg.get("state", msg).update(self._images(pictures, view))
         return msg, new_cursor
 
     def _cursor(self) -> tuple:
