@@ -20,7 +20,7 @@ from live_train_helpers import LiveTrain
 # The README picture is taken from a longer run (the whole of mnist5k); the test's own run
 # is a quick slice of it.
 README_RUN = bool(os.environ.get("CONVOLVE_SCREENSHOTS"))
-EPOCHS, LIMIT = (6, None) if README_RUN else (4, 1000)
+EPOCHS, LIMIT = (6, None) if README_RUN else (4, 2000)
 
 
 def _wait(page, expression: str, timeout: float = 30) -> None:

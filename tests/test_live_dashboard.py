@@ -31,15 +31,18 @@ def _out_channels_of_first_conv():
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
-    """A --live run watched while training, then Ctrl-C'd while its page lingers:
-    (folder, states seen while running, state after, exit status, stderr lines)."""
+    """A --live run watched while training (two event streams from before it starts, and
+    /api/state), then Ctrl-C'd while its page lingers: (folder, states seen while running,
+    state after, exit status, stderr lines, each stream's messages)."""
     out = tmp_path_factory.mktemp("live") / "run"
-    run = LiveTrain(out, epochs=EPOCHS, limit=1000)
+    run = LiveTrain(out, epochs=EPOCHS, limit=2000)
     try:
-        running = run.wait_state(lambda s: s["status"] == "running" and len(s["batches"]) >= 2)
-        later = run.wait_state(lambda s: len(s["batches"]) > len(running["batches"]))
         with ThreadPoolExecutor(2) as pool:  # two tabs at once: each gets its own stream
-            events = list(pool.map(lambda _: _sse_messages(run.url + "events", 2), range(2)))
+            streams = [pool.submit(_sse_until_finished, run.url + "events") for _ in range(2)]
+            running = run.wait_state(lambda s: s["status"] == "running"
+                                     and len(s["batches"]) >= 2)
+            later = run.wait_state(lambda s: len(s["batches"]) > len(running["batches"]))
+            events = [f.result() for f in streams]
         finished = run.wait_state(lambda s: s["status"] == "finished" and s["test"])
         run.wait_for_line("the dashboard stays at")
         status = run.interrupt()
@@ -48,7 +51,8 @@ def finished_run(tmp_path_factory):
     return out, (running, later), finished, status, run.lines, events
 
 
-def _sse_messages(url, count, timeout=20):
+def _sse_until_finished(url, timeout=60):
+    """The messages of one event stream, up to the one that says the run finished."""
     msgs = []
     with urllib.request.urlopen(url, timeout=timeout) as r:
         assert r.headers["Content-Type"] == "text/event-stream"
@@ -56,7 +60,8 @@ def _sse_messages(url, count, timeout=20):
             line = raw.decode().strip()
             if line.startswith("data: "):
                 msgs.append(json.loads(line[6:]))
-                if len(msgs) == count:
+                if msgs[-1].get("status", msgs[-1].get("state", {}).get("status")) == \
+                        "finished":
                     break
     return msgs
 
@@ -95,7 +100,15 @@ def test_state_after_training_and_ctrl_c_while_lingering(finished_run):
 def test_sse_sends_each_client_a_snapshot_then_deltas(finished_run):
     for events in finished_run[5]:
         assert events[0]["type"] == "snapshot" and "history" in events[0]["state"]
-        assert events[1]["type"] == "delta" and "progress" in events[1]
+        # a snapshot again when the run replaces its lists (training begins), else deltas
+        last = max(i for i, e in enumerate(events) if e["type"] == "snapshot")
+        deltas = events[last + 1:]
+        assert deltas and all(d["type"] == "delta" for d in deltas)
+        steps = [b["step"] for e in [events[last]["state"], *deltas] for b in e["batches"]]
+        assert len(steps) >= 2 and steps == sorted(set(steps))  # each window sent once
+        history = [*events[last]["state"]["history"], *(h for d in deltas for h in d["history"])]
+        assert [h["epoch"] for h in history] == list(range(1, EPOCHS + 1))
+        assert any("filters" in d for d in deltas) and deltas[-1]["status"] == "finished"
 
 
 def test_live_jsonl_records_the_run(finished_run):
