@@ -61,7 +61,7 @@
       { label: "validation", points: xy(h, "epoch", "val_accuracy"), dots: true },
     ], { xLabel: "epoch", legendBottom: true });
     Draw.lineChart($("chart-lr"), [{ label: "learning rate", always: true, points: xy(b, "epoch", "lr") }],
-                   { xLabel: "epoch", yMin: 0 });
+                   { xLabel: "epoch", yMin: 0, legendBottom: true });
     Draw.lineChart($("chart-speed"), [{ label: "samples/s", always: true, color: "#059669",
                                         points: xy(b, "epoch", "samples_per_s") }],
                    { xLabel: "epoch", yMin: 0 });

@@ -68,7 +68,7 @@
     let yv = niceTicks(y0, y1, 4);
     if (opt.log) {
       yv = yv.filter((t) => Number.isInteger(t)).map((t) => Math.pow(10, t));
-      if (yv.length < 2) yv = niceTicks(Math.pow(10, y0), Math.pow(10, y1), 3).filter((v) => v > 0);
+      if (yv.length < 2) yv = niceTicks(Math.pow(10, y0), Math.pow(10, y1), 5).filter((v) => v > 0);
     }
     for (const v of yv) {
       const yy = Y(v);
