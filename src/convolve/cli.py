@@ -33,7 +33,8 @@ import numpy as np
 from ._data_cli import data_info as _data_info
 from .cli_errors import USER_ERRORS, CLIError, describe_error  # noqa: F401 - re-exported
 
-PLUGIN_MODULES = ("convolve.lab.cli", "convolve.export_cli", "convolve.data_cli")
+PLUGIN_MODULES = ("convolve.lab.cli", "convolve.export_cli", "convolve.data_cli",
+                  "convolve.live.dashboard")
 _SUBCOMMANDS: dict = {}  # name -> (help, setup(parser) -> run(args) -> int)
 
 
@@ -176,6 +177,12 @@ def train_command(p):
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     p.add_argument("--workers", type=int, help="train data-parallel on N MPI ranks (needs "
                                                "convolve[mpi]); under mpiexec/srun: the ranks given")
+    p.add_argument("--live", action="store_true", help="serve a live dashboard of the run "
+                   "(URL on stderr; see `convolve.live.monitor`)")
+    p.add_argument("--port", type=int, help="--live: port (default: a free one)")
+    p.add_argument("--host", help="--live: address to listen on (default 127.0.0.1)")
+    p.add_argument("--live-linger", type=float, metavar="SECONDS", help="--live: keep the page "
+                   "up this long after training (default: until Ctrl-C on a terminal, else 0)")
     from .distributed.launch import with_workers
 
     return with_workers(_with_threads(_run_train))
@@ -184,6 +191,11 @@ def train_command(p):
 def _run_train(args, fit=None) -> int:
     from ._train_run import run_train
 
+    if getattr(args, "live", False) or any(getattr(args, k, None) is not None
+                                           for k in ("port", "host", "live_linger")):
+        from .live.monitor import run_live
+
+        return run_live(args, run_train, fit)
     return run_train(args, fit=fit)
 
 
