@@ -189,8 +189,9 @@ def _view(record: dict) -> dict:
 
 def _val_data(ckpt: dict, notes: list):
     """The run's validation (x, y) in the model's input shape, or None (noted)."""
+    from .. import _data_cli as dcli
     from .._train_run import val_part
-    from ..cli import CLIError, _fit_shape
+    from ..cli import CLIError
 
     extra = ckpt.get("extra") if isinstance(ckpt.get("extra"), dict) else {}
     name = (extra.get("data") or {}).get("name") if isinstance(extra.get("data"), dict) else None
@@ -201,7 +202,8 @@ def _val_data(ckpt: dict, notes: list):
     try:
         x, y = val_part(ckpt, name, None)
         shape = tuple((ckpt.get("architecture") or {}).get("input_shape") or x.shape[1:])
-        return _fit_shape(x, shape, name), y
+        view = dcli.inputs(x, shape, name, dcli.normalize_stats(ckpt))
+        return view[np.arange(len(view))], y  # the validation part: small, read once
     except (CLIError, ValueError, OSError, ImportError) as err:
         notes.append(f"validation data of {name} not available "
                      f"({' '.join(str(err).split())[:200]}): no feature maps or misclassified "
