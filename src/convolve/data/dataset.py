@@ -49,6 +49,12 @@ def _normalise_index(where: str, index, n: int) -> int:
     return i
 
 
+def _lazy_array(x) -> bool:
+    """True for an array-like view that decodes on demand (convolve.data.LazyImages)."""
+    return callable(getattr(x, "subset", None)) and callable(getattr(x, "prefetch", None)) \
+        and isinstance(getattr(x, "dtype", None), np.dtype) and hasattr(x, "shape")
+
+
 class ArrayDataset:
     """Samples ``x[i]`` with labels ``y[i]``; x is (N, ...) (e.g. (N, C, H, W)), y is (N,).
 
@@ -57,7 +63,8 @@ class ArrayDataset:
     """
 
     def __init__(self, x, y, transform=None):
-        x = np.asarray(x)
+        if not _lazy_array(x):  # a LazyImages stays lazy: batches decode on demand
+            x = np.asarray(x)
         if x.ndim < 1:
             raise ValueError(f"ArrayDataset: x must have a leading sample axis, received shape {x.shape}")
         if x.dtype.kind not in "iufb":
@@ -81,6 +88,14 @@ class ArrayDataset:
             return self.x[indices], self.y[indices]
         xs = [self.transform(self.x[i]) for i in indices]
         return np.stack(xs), self.y[indices]
+
+    def prefetch(self, indices: np.ndarray):
+        """A function giving get_batch(indices); a lazy x starts decoding right away (in its
+        worker processes), so the batch can be prepared while the previous one is used."""
+        if self.transform is None and hasattr(self.x, "prefetch"):
+            pending, y = self.x.prefetch(indices), self.y[indices]
+            return lambda: (pending(), y)
+        return lambda: self.get_batch(indices)
 
     @property
     def num_classes(self) -> int:
@@ -116,6 +131,12 @@ class Subset:
             return self.dataset.get_batch(sub)
         xs, ys = zip(*(self.dataset[int(i)] for i in sub))
         return np.stack(xs), np.asarray(ys)
+
+    def prefetch(self, indices: np.ndarray):
+        """A function giving get_batch(indices), started early when the dataset can."""
+        if hasattr(self.dataset, "prefetch"):
+            return self.dataset.prefetch(self.indices[indices])
+        return lambda: self.get_batch(indices)
 
 
 class Split(NamedTuple):
