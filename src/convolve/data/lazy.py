@@ -180,7 +180,7 @@ class LazyImages:
         """Stop the worker processes (shared with subsets; they restart when next needed)."""
         self._pool.close()
 
-    def __enter__(self) -> LazyImages:
+    def __enter__(self):
         return self
 
     def __exit__(self, *exc) -> None:
