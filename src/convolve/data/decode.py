@@ -19,6 +19,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
+from .. import limits
 from ..errors import DataError, LimitError
 from .images import _HIGH_BIT, _open, _pixels
 
@@ -69,15 +70,17 @@ def _read_into(path: str, layout: Layout, buf: np.ndarray, k: int, floats: dict)
         floats[k] = a
 
 
-def decode_chunk(paths, layout: Layout) -> tuple[np.ndarray, dict]:
+def decode_chunk(paths, layout: Layout, pixel_limit: int) -> tuple[np.ndarray, dict]:
     """Decode ``paths`` -> (uint8 (B, H, W, C), {position: float32 image} for high-bit ones).
-    Runs in this process or in a worker; the loop is over files, the decode itself."""
+    Runs in this process or in a worker (``pixel_limit``: the parent's ``image_pixels``
+    limit at submission). The loop is over files: it is the decode itself."""
     buf = np.empty((len(paths), *layout.hw, layout.channels), dtype=np.uint8)
     floats: dict = {}
-    for k, path in enumerate(paths):
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"no such image: {path}")
-        _read_into(path, layout, buf, k, floats)
+    with limits.override(image_pixels=pixel_limit):
+        for k, path in enumerate(paths):
+            if not os.path.isfile(path):
+                raise FileNotFoundError(f"no such image: {path}")
+            _read_into(path, layout, buf, k, floats)
     return buf, floats
 
 
@@ -127,12 +130,13 @@ class DecodePool:
         """Start decoding ``paths``; the returned callable gives the float32 batch."""
         if len(paths) == 0:
             return lambda: np.empty((0, layout.channels, *layout.hw), dtype=np.float32)
+        pixels = limits.get("image_pixels")
         if self.workers == 0:
-            return lambda: to_float([decode_chunk(paths, layout)])
+            return lambda: to_float([decode_chunk(paths, layout, pixels)])
         parts = [p for p in np.array_split(np.asarray(paths, dtype=object), self.workers)
                  if len(p)]
         pool = self._pool()
-        futures = [pool.submit(decode_chunk, list(p), layout) for p in parts]
+        futures = [pool.submit(decode_chunk, list(p), layout, pixels) for p in parts]
         return lambda: to_float([f.result() for f in futures])
 
     def close(self) -> None:
