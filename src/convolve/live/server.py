@@ -22,17 +22,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from urllib.parse import parse_qs, urlsplit
 
-__all__ = [
-    "CSP",
-    "App",
-    "EventStream",
-    "HTTPError",
-    "Request",
-    "Response",
-    "Server",
-    "serve",
-    "static_file",
-]
+__all__ = ["App", "EventStream", "HTTPError", "Request", "Response", "Server", "serve",
+           "CSP", "static_file"]
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
        "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
@@ -74,7 +65,7 @@ class Response:
     headers: dict = field(default_factory=dict)
 
     @classmethod
-    def json(cls, value, status: int = 200) -> Response:
+    def json(cls, value, status: int = 200) -> "Response":
         return cls(json.dumps(value, allow_nan=False).encode(), "application/json", status)
 
 
