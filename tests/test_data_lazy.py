@@ -137,7 +137,7 @@ def test_size_mismatch_names_the_file_and_both_sizes(tree):
 
 
 @pytest.mark.parametrize("workers", [0, 2])
-def test_corrupt_and_missing_files_one_line(tree, workers):
+def test_corrupt_and_missing_files_one_line(tree, workers, monkeypatch):
     (tree / "cat" / "broken.png").write_bytes(b"\x89PNG garbage")
     with open_image_folder(tree, lazy=True, workers=workers)[0] as x:
         k = x.paths.index(str(tree / "cat" / "broken.png"))
@@ -152,6 +152,13 @@ def test_corrupt_and_missing_files_one_line(tree, workers):
         LazyImages([tree / "bird" / "z.JPG"])
     x = LazyImages([tree / "bird" / "z.JPG", tree / "dog" / "0.png"], size=3, workers=workers)
     x[:]  # starts the workers: a limit set afterwards still reaches them
+    if workers == 0:
+        from PIL import Image
+
+        for cap in (20, 30):  # 42 pixels: over 2x the cap (an error) or over 1x (a warning)
+            with monkeypatch.context() as m, pytest.raises(LimitError, match="decompression bomb"):
+                m.setattr(Image, "MAX_IMAGE_PIXELS", cap)
+                x[1:]
     with limits.override(image_pixels=41), pytest.raises(LimitError, match=r"0\.png: 7x6 image"):
         x[1:]  # checked from each header as the batch is decoded
     x.close()

@@ -11,9 +11,11 @@ limit, and, when no size is given, when its size differs from the expected one.
 
 from __future__ import annotations
 
+import io
 import multiprocessing
 import os
 import sys
+import warnings
 import weakref
 from concurrent.futures import ProcessPoolExecutor
 
@@ -21,9 +23,11 @@ import numpy as np
 
 from .. import limits
 from ..errors import DataError, LimitError
-from .images import _HIGH_BIT, _open, _pixels
+from .images import _HIGH_BIT, _pixels
 
 __all__ = ["DecodePool", "decode_chunk", "to_float"]
+
+_SMALL_FILE = 1 << 20  # files up to this size are read whole, then decoded from memory
 
 
 class Layout:
@@ -55,33 +59,54 @@ def _decode_one(img, path, layout: Layout):
     return np.asarray(img)
 
 
-def _read_into(path: str, layout: Layout, buf: np.ndarray, k: int, floats: dict) -> None:
+def _checked(img, path: str, pixel_limit: int):
+    """images._open's header checks: an empty image, or one over the pixel limit."""
+    w, h = img.size
+    if w < 1 or h < 1:
+        raise DataError(f"{path}: the image is empty ({w}x{h})")
+    if 0 < pixel_limit < w * h:
+        limits.check("image_pixels", w * h, f"{path}: {w}x{h} image")
+    return img
+
+
+def _read_into(path: str, layout: Layout, out: tuple, k: int, pixel_limit: int) -> None:
+    """Decode file ``path`` into position k of ``out`` = (uint8 buffer, floats dict). A file
+    up to _SMALL_FILE bytes is read in one call and decoded from memory (fewer reads)."""
+    from PIL import Image
+
     try:
-        with _open(path) as img:
-            a = _decode_one(img, path, layout)
-    except (LimitError, DataError, FileNotFoundError):
+        with open(path, "rb") as f:
+            source = io.BytesIO(f.read()) if os.fstat(f.fileno()).st_size <= _SMALL_FILE else f
+            with _checked(Image.open(source), path, pixel_limit) as img:
+                a = _decode_one(img, path, layout)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no such image: {path}") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise LimitError(f"{path}: refused as a decompression bomb: {err}") from None
+    except (LimitError, DataError):
         raise
     except Exception as err:  # noqa: BLE001 - Pillow's decoders raise many types on bad files
         text = " ".join(str(err).split()) or type(err).__name__
         raise DataError(f"cannot read image {path}: {text}") from None
     if a.dtype == np.uint8:
-        buf[k] = a.reshape(buf.shape[1:])
+        out[0][k] = a.reshape(out[0].shape[1:])
     else:
-        floats[k] = a
+        out[1][k] = a
 
 
 def decode_chunk(paths, layout: Layout, pixel_limit: int) -> tuple[np.ndarray, dict]:
     """Decode ``paths`` -> (uint8 (B, H, W, C), {position: float32 image} for high-bit ones).
     Runs in this process or in a worker (``pixel_limit``: the parent's ``image_pixels``
-    limit at submission). The loop is over files: it is the decode itself."""
-    buf = np.empty((len(paths), *layout.hw, layout.channels), dtype=np.uint8)
-    floats: dict = {}
-    with limits.override(image_pixels=pixel_limit):
+    limit at submission). The loop is over files: it is the decode itself. Pillow's
+    decompression-bomb warning is an error, as in read_image (one filter for the chunk)."""
+    from PIL import Image
+
+    out = (np.empty((len(paths), *layout.hw, layout.channels), dtype=np.uint8), {})
+    with limits.override(image_pixels=pixel_limit), warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
         for k, path in enumerate(paths):
-            if not os.path.isfile(path):
-                raise FileNotFoundError(f"no such image: {path}")
-            _read_into(path, layout, buf, k, floats)
-    return buf, floats
+            _read_into(path, layout, out, k, pixel_limit)
+    return out
 
 
 def to_float(chunks, out: np.ndarray | None = None) -> np.ndarray:
