@@ -189,7 +189,7 @@ def main(argv=None) -> dict:
     make_folder(root, args.n, args.size, args.mode)
     report = {"n": args.n, "size": args.size, "mode": args.mode, "reps": args.reps,
               "batch": BATCH, "folder_seconds": time.perf_counter() - t0,
-              "command": "python benchmarks/bench_decode.py " + " ".join(argv or sys.argv[1:]),
+              "command": " ".join(["python benchmarks/bench_decode.py", *(argv or sys.argv[1:])]),
               "python": platform.python_version(), "torch": torch.__version__,
               "cpus": os.cpu_count(), "load_before": [round(v, 2) for v in os.getloadavg()],
               "cases": {}}

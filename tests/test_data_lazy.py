@@ -233,3 +233,21 @@ def test_eager_threshold_and_array_limit(tree, monkeypatch):
         open_image_folder(tree, mode="CMYK")
     with pytest.raises(FileNotFoundError, match="open_image_folder: root .* is not a directory"):
         open_image_folder(tree / "nope")
+
+
+def test_bench_decode_smoke(torch, tmp_path, monkeypatch):
+    """benchmarks/bench_decode.py end to end on 60 images: both frameworks see every image
+    of every pass, and the report's medians and ratios are computed from the passes."""
+    from pathlib import Path
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import bench_decode
+
+    report = bench_decode.main(["--n", "60", "--size", "8", "--reps", "2", "--cases", "0", "2",
+                                "--root", str(tmp_path / "pngs"), "--out", str(tmp_path)])
+    assert sorted(p.name for p in (tmp_path / "pngs").iterdir()) == [".complete"] + [
+        f"c{c}" for c in range(10)]
+    for case in report["cases"].values():
+        assert len(case["convolve_images_per_s"]) == len(case["torch_images_per_s"]) == 2
+        assert case["ratio_median"] == case["convolve_median"] / case["torch_median"]
+    assert "| 2 | workers=2 | num_workers=2 |" in (tmp_path / "bench_decode.md").read_text()
