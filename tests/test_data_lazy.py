@@ -120,6 +120,17 @@ def test_subset_decodes_nothing_until_indexed(tree, monkeypatch):
     assert calls == [3, 1, 2]
 
 
+@pytest.mark.parametrize("mode", ["L", "RGB"])
+def test_channel_stats_equal_numpy_on_the_decoded_array(tree, monkeypatch, mode):
+    monkeypatch.setattr("convolve.data.lazy._CHUNK", 3)  # 7 images: chunks of 3, 3 and 1
+    x, _, _ = open_image_folder(tree, mode=mode, size=(5, 4), lazy=True)
+    full = x[:].astype(np.float64)
+    mean, std = x.channel_stats()
+    np.testing.assert_allclose(mean, full.mean(axis=(0, 2, 3)), rtol=1e-12)
+    np.testing.assert_allclose(std, full.std(axis=(0, 2, 3)), rtol=1e-12)
+    assert mean.shape == std.shape == (x.shape[1],)
+
+
 def test_size_mismatch_names_the_file_and_both_sizes(tree):
     from PIL import Image
 
@@ -180,6 +191,8 @@ def test_workers_equal_in_process_through_the_loader(tree):
                 np.testing.assert_array_equal(ay, by)
         x2.close()  # the pool restarts when needed again
         np.testing.assert_array_equal(x2[[6, 1]], x0[[6, 1]])
+    eager = open_image_folder(tree, size=(5, 5), lazy=False, workers=2)[0]
+    np.testing.assert_array_equal(eager, x0[:])
     with pytest.raises(ValueError, match="workers must be an int >= 0, received workers=-1"):
         open_image_folder(tree, workers=-1)
 

@@ -154,17 +154,37 @@ class LazyImages:
         return LazyImages._view(self._files[self._indices(indices)], self._layout, self._pool)
 
     # ------------------------------------------------------------------ whole-array reads
+    def _chunks(self, chunk: int = _CHUNK):
+        """(start, decoded images start..start+chunk) in order, the next chunk decoding ahead."""
+        pending = self.prefetch(slice(0, chunk))
+        for s in range(0, len(self), chunk):
+            batch = pending()
+            if s + chunk < len(self):
+                pending = self.prefetch(slice(s + chunk, s + 2 * chunk))
+            yield s, batch
+
     def decode_all(self) -> np.ndarray:
         """Every image, decoded in chunks straight into one (N, C, H, W) float32 array."""
         out = np.empty(self.shape, dtype=np.float32)
-        starts = range(0, len(self), _CHUNK)
-        pending = self.prefetch(slice(0, _CHUNK))
-        for s in starts:
-            batch = pending()
-            if s + _CHUNK < len(self):
-                pending = self.prefetch(slice(s + _CHUNK, s + 2 * _CHUNK))
+        for s, batch in self._chunks():
             out[s:s + len(batch)] = batch
         return out
+
+    def channel_stats(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-channel mean and standard deviation (ddof 0) over all pixels of all images, in
+        float64, computed chunk by chunk (Chan's pairwise update): normalisation statistics
+        without holding the decoded images."""
+        c = self.shape[1]
+        count, mean, m2 = 0, np.zeros(c), np.zeros(c)
+        for _, batch in self._chunks():
+            b = batch.astype(np.float64).transpose(1, 0, 2, 3).reshape(c, -1)
+            m, b_mean = b.shape[1], b.mean(axis=1)
+            b_m2 = ((b - b_mean[:, None]) ** 2).sum(axis=1)
+            delta, total = b_mean - mean, count + m
+            mean = mean + delta * (m / total)
+            m2 = m2 + b_m2 + delta ** 2 * (count * m / total)
+            count = total
+        return mean, np.sqrt(m2 / count)
 
     def __array__(self, dtype=None, copy=None):
         if copy is False:
