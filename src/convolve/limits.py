@@ -12,6 +12,7 @@ layer_value        CONVOLVE_MAX_LAYER_VALUE        any int in a layer entry: cha
 metadata_bytes     CONVOLVE_MAX_METADATA_BYTES     a checkpoint's JSON metadata (64M)
 data_bytes         CONVOLVE_MAX_DATA_BYTES         one decompressed IDX / CIFAR file (4G)
 image_pixels       CONVOLVE_MAX_IMAGE_PIXELS       pixels of one image (4096 x 4096)
+eager_image_bytes  CONVOLVE_MAX_EAGER_IMAGE_BYTES  image folder decoded at once, above: lazy (1G)
 download_bytes     CONVOLVE_MAX_DOWNLOAD_BYTES     one downloaded file (2G)
 memory_budget      CONVOLVE_MEMORY_BUDGET          a model's estimated memory (physical RAM)
 =================  ==============================  ===========================================
@@ -40,6 +41,7 @@ LIMITS = {  # name -> (default, environment variable, what it counts)
     "metadata_bytes": (64 * _K ** 2, "CONVOLVE_MAX_METADATA_BYTES", "bytes"),
     "data_bytes": (4 * _K ** 3, "CONVOLVE_MAX_DATA_BYTES", "bytes"),
     "image_pixels": (4096 * 4096, "CONVOLVE_MAX_IMAGE_PIXELS", "pixels"),
+    "eager_image_bytes": (_K ** 3, "CONVOLVE_MAX_EAGER_IMAGE_BYTES", "bytes"),
     "download_bytes": (2 * _K ** 3, "CONVOLVE_MAX_DOWNLOAD_BYTES", "bytes"),
     "memory_budget": (None, "CONVOLVE_MEMORY_BUDGET", "bytes"),
 }

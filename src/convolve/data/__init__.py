@@ -1,7 +1,7 @@
 """Data: in-memory datasets, a seeded resumable DataLoader, batch transforms, bundled
 offline datasets (digits, mnist5k, mnist1d), readers for IDX, CIFAR-10/100 binary, image
-folders and .npz, and :func:`resolve`, the one resolver of every command's ``--data``.
-Pure NumPy; independent of the autograd engine."""
+folders (eager, or lazy for folders larger than memory) and .npz, and :func:`resolve`, the
+one resolver of every command's ``--data``. Pure NumPy; independent of the autograd engine."""
 
 from . import datasets, transforms
 from .arrays import take
@@ -21,14 +21,15 @@ from .datasets import get as load_dataset
 from .download import DownloadError, cache_dir, download_file, sha256_file
 from .idx import MNIST, FashionMNIST, load_idx
 from .imagefolder import ImageFolder
+from .lazy import LazyImages, open_image_folder
 from .loader import DataLoader
 from .resolve import Resolved, resolve
 
 __all__ = [
     "CIFAR10", "CIFAR100", "MNIST", "ArrayDataset", "DataLoader", "Dataset", "DatasetInfo",
-    "DownloadError", "FashionMNIST", "ImageFolder", "Resolved", "Split", "Subset",
-    "available_datasets",
+    "DownloadError", "FashionMNIST", "ImageFolder", "LazyImages", "Resolved", "Split",
+    "Subset", "available_datasets",
     "cache_dir", "datasets", "download_file", "load_cifar10", "load_dataset", "load_digits",
     "load_fashion_mnist", "load_idx", "load_mnist", "load_mnist1d", "load_mnist5k",
-    "resolve", "sha256_file", "stratified_split", "take", "transforms",
+    "open_image_folder", "resolve", "sha256_file", "stratified_split", "take", "transforms",
 ]

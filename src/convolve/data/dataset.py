@@ -86,6 +86,14 @@ class ArrayDataset:
         xs = [self.transform(self.x[i]) for i in indices]
         return np.stack(xs), self.y[indices]
 
+    def prefetch(self, indices: np.ndarray):
+        """A function giving get_batch(indices); a lazy x starts decoding right away (in its
+        worker processes), so the batch can be prepared while the previous one is used."""
+        if self.transform is None and hasattr(self.x, "prefetch"):
+            pending, y = self.x.prefetch(indices), self.y[indices]
+            return lambda: (pending(), y)
+        return lambda: self.get_batch(indices)
+
     @property
     def num_classes(self) -> int:
         return int(self.y.max()) + 1 if len(self.y) else 0
@@ -120,6 +128,12 @@ class Subset:
             return self.dataset.get_batch(sub)
         xs, ys = zip(*(self.dataset[int(i)] for i in sub))
         return np.stack(xs), np.asarray(ys)
+
+    def prefetch(self, indices: np.ndarray):
+        """A function giving get_batch(indices), started early when the dataset can."""
+        if hasattr(self.dataset, "prefetch"):
+            return self.dataset.prefetch(self.indices[indices])
+        return lambda: self.get_batch(indices)
 
 
 class Split(NamedTuple):

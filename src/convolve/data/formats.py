@@ -149,17 +149,14 @@ def load_path(path: Path, size, channels) -> Raw:
 
 
 def _image_folder(root: Path, size, channels):
-    """(x, y, classes) of one folder of class sub-folders; THE place that picks the image
-    folder reader (eager :class:`ImageFolder` today)."""
-    from .imagefolder import ImageFolder
+    """(x, y, classes) of one folder of class sub-folders: an array, or a lazy
+    :class:`~convolve.data.LazyImages` above the ``eager_image_bytes`` limit (see
+    :func:`convolve.data.open_image_folder`)."""
+    from .lazy import open_image_folder
 
     mode = "L" if (channels or _first_channels(root)) == 1 else "RGB"
-    try:
-        ds = ImageFolder(root, size=size, mode=mode)
-    except DataError as err:
-        raise DataError(str(err).replace("pass size=(H, W) to resize",
-                                         "pass --image-size HxW to resize them all")) from None
-    return ds.x, ds.y, list(ds.classes)
+    x, y, classes = open_image_folder(root, size=size, mode=mode)
+    return x, y, list(classes)
 
 
 def _first_channels(root: Path) -> int:

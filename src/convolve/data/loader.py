@@ -31,8 +31,10 @@ class DataLoader:
     y (B,) int64. ``len(loader)`` = N // B with ``drop_last``, else ceil(N / B).
 
     Datasets with ``get_batch`` (ArrayDataset, Subset) are gathered with one fancy index
-    per batch; others are stacked sample by sample. ``transform`` sees whole batches and
-    gets a per-batch seeded ``rng``. ``seed`` (or one draw from ``generator``, else from
+    per batch; others are stacked sample by sample. Over a lazy image folder
+    (:func:`convolve.data.open_image_folder`) each batch decodes only its own images, and
+    with decoding workers the next batch is decoded while this one is used.
+    ``transform`` sees whole batches and gets a per-batch seeded ``rng``. ``seed`` (or one draw from ``generator``, else from
     ``convolve.random``) fixes all shuffling and augmentation. Each ``iter()`` starts the
     next epoch; ``set_epoch(n)`` picks one explicitly.
     """
@@ -91,8 +93,17 @@ class DataLoader:
         samples = [self.dataset[int(i)] for i in indices]
         return np.stack([s[0] for s in samples]), np.asarray([s[1] for s in samples])
 
-    def _batch(self, order: np.ndarray, epoch: int, b: int) -> tuple[np.ndarray, np.ndarray]:
-        x, y = self._fetch(order[b * self.batch_size:(b + 1) * self.batch_size])
+    def _start(self, order: np.ndarray, b: int):
+        """A function giving the raw (x, y) of batch ``b``. Datasets with ``prefetch`` (a
+        lazy image folder with worker processes) start decoding now; others fetch when it
+        is called. Either way the values depend only on (seed, epoch, b)."""
+        indices = order[b * self.batch_size:(b + 1) * self.batch_size]
+        if hasattr(self.dataset, "prefetch"):
+            return self.dataset.prefetch(indices)
+        return lambda: self._fetch(indices)
+
+    def _batch(self, fetched, epoch: int, b: int) -> tuple[np.ndarray, np.ndarray]:
+        x, y = fetched()
         if self.transform is not None:
             x = apply_transform(self.transform, x, self.batch_rng(epoch, b))
         x = np.asarray(x)
@@ -107,9 +118,11 @@ class DataLoader:
         return self._iterate(epoch, start)
 
     def _iterate(self, epoch: int, start: int):
-        order = self.order(epoch)
-        for b in range(start, len(self)):
-            batch = self._batch(order, epoch, b)
+        order, n = self.order(epoch), len(self)
+        pending = self._start(order, start) if start < n else None
+        for b in range(start, n):
+            fetched, pending = pending, (self._start(order, b + 1) if b + 1 < n else None)
+            batch = self._batch(fetched, epoch, b)
             self._position = (epoch, b + 1)
             yield batch
 
