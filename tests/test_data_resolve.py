@@ -184,7 +184,7 @@ def test_bad_data_paths_are_one_line_errors(tmp_path, capsys):
                                      "IDX files")
     mixed = tmp_path / "mixed"
     _folder(mixed, n=8, sizes=(8, 10))
-    _refused(capsys, tmp_path, mixed, "pass --image-size HxW to resize them all")
+    _refused(capsys, tmp_path, mixed, "--image-size HxW on the command line, to resize them all")
 
 
 def test_bad_npz_files_are_one_line_errors(tmp_path, capsys):
