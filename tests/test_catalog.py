@@ -34,7 +34,7 @@ def test_every_entry_is_well_formed():
         assert entry.train_size > 0 and entry.test_size > 0 and entry.num_classes > 1
 
 
-def test_catalog_agrees_with_the_readers_hashes():
+def test_catalog_lookup_and_the_readers_use_its_hashes():
     mnist = {f.filename: f.sha256 for f in catalog.get("mnist").files}
     assert mnist == MNIST.resources
     assert catalog.get("cifar10").files[0].sha256 == CIFAR10.sha256

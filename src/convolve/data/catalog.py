@@ -23,7 +23,8 @@ from .._fileio import atomic_write
 from ..errors import DataError
 from .download import cache_dir, download_file, ensure_cache_dir, sha256_file
 
-__all__ = ["CATALOG", "Entry", "FileSpec", "dataset_folder", "file_status", "get", "locate", "names"]
+__all__ = ["CATALOG", "Entry", "FileSpec", "dataset_folder", "file_status", "get", "hashes",
+           "locate", "names"]
 
 _MARKER = ".verified.json"
 
@@ -139,6 +140,11 @@ def get(name: str) -> Entry:
     if key not in CATALOG:
         raise DataError(f"unknown downloadable dataset {name!r}; known: {', '.join(CATALOG)}")
     return CATALOG[key]
+
+
+def hashes(name: str) -> dict:
+    """{filename: SHA-256} of dataset ``name``: what the readers' ``download=True`` checks."""
+    return {f.filename: f.sha256 for f in get(name).files}
 
 
 def dataset_folder(name: str, root=None) -> Path:

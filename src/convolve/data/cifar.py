@@ -21,6 +21,7 @@ import numpy as np
 
 from .. import limits
 from ..errors import DataError
+from . import catalog
 from .dataset import ArrayDataset
 from .download import download_file
 
@@ -118,8 +119,8 @@ class CIFAR10(ArrayDataset):
 
     folder = "cifar-10-batches-bin"
     archive = "cifar-10-binary.tar.gz"
-    mirrors = ("https://www.cs.toronto.edu/~kriz/",)
-    sha256 = "c4a38c50a1bc5f3a1c5537f2155ab9d68f9f25eb1ed8d9ddda3db29a59bca1dd"
+    mirrors = catalog.get("cifar10").mirrors  # the download catalog's (one list for all)
+    sha256 = catalog.hashes("cifar10")[archive]
     train_files = tuple(f"data_batch_{i}.bin" for i in range(1, 6))
     test_files = ("test_batch.bin",)
     parse = staticmethod(read_cifar_bin)
@@ -159,8 +160,8 @@ class CIFAR100(CIFAR10):
 
     folder = "cifar-100-binary"
     archive = "cifar-100-binary.tar.gz"
-    mirrors = ()
-    sha256 = None  # fetched by convolve.data's download catalog, not by this class
+    mirrors = catalog.get("cifar100").mirrors
+    sha256 = catalog.hashes("cifar100")[archive]
     train_files, test_files = ("train.bin",), ("test.bin",)
     parse = staticmethod(read_cifar100_bin)
 

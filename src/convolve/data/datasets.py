@@ -138,8 +138,10 @@ def load_mnist1d(seed: int = 42, cache: bool = True, cache_root=None) -> Split:
     return Split(x, arrays["y"].astype(np.int64), x_test, arrays["y_test"].astype(np.int64))
 
 
-def _from_folder(cls, root, download: bool, mirrors) -> Split:
-    root = Path(root) if root is not None else cache_dir() / cls.__name__.lower()
+def _from_folder(cls, name: str, root, download: bool, mirrors) -> Split:
+    from .catalog import dataset_folder
+
+    root = Path(root) if root is not None else dataset_folder(name)
     train = cls(root, train=True, download=download, mirrors=mirrors)
     test = cls(root, train=False, download=download, mirrors=mirrors)
     return Split(train.x, train.y, test.x, test.y)
@@ -148,19 +150,19 @@ def _from_folder(cls, root, download: bool, mirrors) -> Split:
 def load_mnist(root=None, download: bool = False, mirrors=None) -> Split:
     """MNIST's official 60,000 / 10,000 split from IDX files in ``root`` (default
     ``cache_dir()/mnist``): x (N, 1, 28, 28) float32 in [0, 1], y int64."""
-    return _from_folder(MNIST, root, download, mirrors)
+    return _from_folder(MNIST, "mnist", root, download, mirrors)
 
 
 def load_fashion_mnist(root=None, download: bool = False, mirrors=None) -> Split:
     """Fashion-MNIST 60,000 / 10,000 from IDX files in ``root`` (default
-    ``cache_dir()/fashionmnist``): x (N, 1, 28, 28) float32 in [0, 1], y int64."""
-    return _from_folder(FashionMNIST, root, download, mirrors)
+    ``cache_dir()/fashion-mnist``): x (N, 1, 28, 28) float32 in [0, 1], y int64."""
+    return _from_folder(FashionMNIST, "fashion-mnist", root, download, mirrors)
 
 
 def load_cifar10(root=None, download: bool = False, mirrors=None) -> Split:
     """CIFAR-10 50,000 / 10,000 from the binary batches in ``root`` (default
     ``cache_dir()/cifar10``): x (N, 3, 32, 32) float32 in [0, 1], y int64."""
-    return _from_folder(CIFAR10, root, download, mirrors)
+    return _from_folder(CIFAR10, "cifar10", root, download, mirrors)
 
 
 @dataclass(frozen=True)

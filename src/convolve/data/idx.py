@@ -18,6 +18,7 @@ import numpy as np
 
 from .. import limits
 from ..errors import DataError
+from . import catalog
 from .dataset import ArrayDataset
 from .download import download_file
 
@@ -109,18 +110,9 @@ class MNIST(ArrayDataset):
     (default: :attr:`mirrors`), checking each against the SHA-256 in :attr:`resources`.
     """
 
-    mirrors = ("https://ossci-datasets.s3.amazonaws.com/mnist/",
-               "https://storage.googleapis.com/cvdf-datasets/mnist/")
-    resources: ClassVar[dict[str, str]] = {
-        "train-images-idx3-ubyte.gz":
-            "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
-        "train-labels-idx1-ubyte.gz":
-            "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
-        "t10k-images-idx3-ubyte.gz":
-            "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
-        "t10k-labels-idx1-ubyte.gz":
-            "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
-    }
+    # the download catalog's mirrors and hashes (convolve.data.catalog: one list for all)
+    mirrors = catalog.get("mnist").mirrors
+    resources: ClassVar[dict[str, str]] = catalog.hashes("mnist")
     classes = tuple(str(d) for d in range(10))
 
     def __init__(self, root, train: bool = True, download: bool = False, mirrors=None,
@@ -175,16 +167,7 @@ class MNIST(ArrayDataset):
 class FashionMNIST(MNIST):
     """Fashion-MNIST: same IDX layout and shapes as :class:`MNIST`, 10 clothing classes."""
 
-    mirrors = ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",)
-    resources: ClassVar[dict[str, str]] = {
-        "train-images-idx3-ubyte.gz":
-            "08dc20ab1689590a0bcd66e874647b6ee8464e2d501b5a3f1f78831db19a3fdc",
-        "train-labels-idx1-ubyte.gz":
-            "b0197879cbda89f3dc7b894f9fd52b858e68ea4182b6947c9d8c2b67e5f18dcc",
-        "t10k-images-idx3-ubyte.gz":
-            "78dcbbfb5a27efaf1b6c1d616caca68560be8766c5bffcb2791df9273a534229",
-        "t10k-labels-idx1-ubyte.gz":
-            "42bd18137a62d5998cdeae52bf3a0676ac6b706f5cf8439b47bb5b151ae3dccf",
-    }
+    mirrors = catalog.get("fashion-mnist").mirrors
+    resources: ClassVar[dict[str, str]] = catalog.hashes("fashion-mnist")
     classes = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                "Sneaker", "Bag", "Ankle boot")

@@ -142,31 +142,10 @@ def _bundled(key: str) -> formats.Raw:
 
 def _downloadable(key: str, download: bool) -> formats.Raw:
     """A downloadable dataset's files, from the download catalog (which fetches them with
-    ``download``, else says which files to place where) when it exists, else from the
-    older per-dataset loaders."""
-    try:
-        from .catalog import locate
-    except ImportError:
-        return _legacy_download(key, download)
+    ``download``, else says which files to place where)."""
+    from .catalog import locate
+
     raw = formats.load_path(Path(locate(key, download=download)), None, None)
     if raw.classes is None and key in _NAMES:
         raw.classes = list(_NAMES[key])
     return raw
-
-
-def _legacy_download(key: str, download: bool) -> formats.Raw:
-    from . import datasets
-    from .cifar import CIFAR10
-    from .idx import MNIST, FashionMNIST
-
-    classes = {"mnist": MNIST, "fashion-mnist": FashionMNIST, "cifar10": CIFAR10}
-    if key not in classes:
-        raise DataError(f"--data {key}: no downloader for it in this build; place its files "
-                        f"in a folder and pass that folder as --data")
-    try:
-        split = datasets.get(key, download=download)
-    except FileNotFoundError as err:
-        text = str(err).replace("; pass download=True to fetch them", "")
-        raise FileNotFoundError(f"{text}; `--download` fetches them") from None
-    kind = "cifar10" if key == "cifar10" else "idx"
-    return formats.Raw(kind, *split, list(classes[key].classes))
