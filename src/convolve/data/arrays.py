@@ -16,7 +16,8 @@ from ..errors import DataError
 __all__ = ["InputView", "as_channels", "channel_stats", "is_array_like", "resize_images",
            "take", "to_channels_first"]
 
-STATS_BATCH = 1024  # samples per step when accumulating statistics
+STATS_BYTES = 16 << 20  # float64 bytes per step when accumulating statistics (a batch of
+# at most 1,024 samples: bounded memory whatever the sample size)
 
 
 def is_array_like(x) -> bool:
@@ -32,12 +33,16 @@ def take(x, idx):
     return subset(idx) if callable(subset) else x[idx]
 
 
-def channel_stats(x, batch: int = STATS_BATCH) -> tuple[np.ndarray, np.ndarray]:
+def channel_stats(x, batch: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel mean and (population) std of samples x (N, C, ...), in float64,
-    accumulated ``batch`` samples at a time (Chan et al.'s pairwise update)."""
+    accumulated ``batch`` samples at a time (Chan et al.'s pairwise update); by default as
+    many as fit in ``STATS_BYTES`` of float64 (at least 1, at most 1,024)."""
     n_total = len(x)
     if n_total == 0:
         raise DataError("normalisation statistics: the training part holds no samples")
+    if batch is None:
+        per_sample = 8 * max(1, int(np.prod(x.shape[1:])))
+        batch = int(min(1024, max(1, STATS_BYTES // per_sample)))
     count, mean, m2 = 0, None, None
     for start in range(0, n_total, batch):
         a = np.asarray(x[start:start + batch], dtype=np.float64)
