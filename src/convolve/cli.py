@@ -32,7 +32,7 @@ import numpy as np
 
 from .cli_errors import USER_ERRORS, CLIError, describe_error  # noqa: F401 - re-exported
 
-PLUGIN_MODULES = ("convolve.lab.cli", "convolve.export_cli")
+PLUGIN_MODULES = ("convolve.lab.cli", "convolve.export_cli", "convolve.live.lab_cli")
 _SUBCOMMANDS: dict = {}  # name -> (help, setup(parser) -> run(args) -> int)
 
 

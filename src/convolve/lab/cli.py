@@ -57,6 +57,12 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
                    help="BLAS threads while training (default 1: the matrices are small, and "
                         "extra threads thrash when other processes share the cores)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--serve", action="store_true",
+                   help="then serve the interactive lab page over the first seed's models "
+                        "(see `convolve lab`; --host, --port)")
+    from ..live.lab_cli import add_serve_arguments
+
+    add_serve_arguments(p)
     return p
 
 
@@ -73,10 +79,15 @@ def run(args: argparse.Namespace) -> int:
     if args.seed < 0:
         raise ValueError(f"compare: --seed must be >= 0, received {args.seed}")
     seeds = args.seeds if args.seeds is not None else SEEDS
-    compare(args.data, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-            seed=args.seed, seeds=seeds, workers=args.workers, sizes=args.sizes,
-            subset=args.subset, out=args.out, paper=args.paper, quiet=args.quiet,
-            threads=args.threads)
+    kwargs = {"data": args.data, "epochs": args.epochs, "batch_size": args.batch_size,
+              "lr": args.lr, "seed": args.seed, "seeds": seeds, "workers": args.workers,
+              "sizes": args.sizes, "subset": args.subset, "out": args.out,
+              "paper": args.paper, "quiet": args.quiet, "threads": args.threads}
+    if args.serve:
+        from ..live.lab_cli import serve_compare
+
+        return serve_compare(args, compare, kwargs)
+    compare(**kwargs)
     return 0
 
 
