@@ -27,9 +27,9 @@ from .. import grad_mode, nn
 from ..callbacks import Callback
 from ..errors import CheckpointError
 from ..io import load_checkpoint, load_model, save_checkpoint
-from ..lab.models import IMAGE_MODELS, LABELS, build_image_model, first_layer
+from ..lab.models import IMAGE_MODELS, LABELS, build_image_model, first_layer, image_spec
 from ..lab.shifts import shift
-from ..random import get_rng_state, manual_seed, set_rng_state
+from ..random import manual_seed
 from ..tensor import Tensor
 from ..train import fit
 
@@ -38,6 +38,8 @@ DEFAULTS = {"digits": {"epochs": 10, "batch_size": 32, "lr": 3e-3},
             "mnist5k": {"epochs": 3, "batch_size": 32, "lr": 1e-3}}
 FALLBACK = {"epochs": 3, "batch_size": 32, "lr": 1e-3}
 CACHE_KIND = "convolve.lab-page"
+SPATIAL_LAYERS = ("conv2d", "locally_connected2d")
+PARAM_LAYERS = (*SPATIAL_LAYERS, "linear")
 
 
 def settings_for(data_name: str, epochs=None, batch_size=None, lr=None, seed: int = 0) -> dict:
@@ -171,14 +173,14 @@ def _spatial_first_layer(model):
 
 
 def _which_spatial(names, shape, num_classes) -> dict:
-    """Per model: does its first layer make spatial maps? (Builds each once; the global
-    random generator is left as it was.)"""
-    rng = get_rng_state()
-    try:
-        return {n: _spatial_first_layer(build_image_model(n, shape, num_classes)) is not None
-                for n in names}
-    finally:
-        set_rng_state(rng)
+    """Per model: does its first layer with parameters make spatial maps? (From the
+    models' descriptions: building them would cost time and move the random generator.)"""
+    out = {}
+    for name in names:
+        kinds = [layer.get("type") for layer in image_spec(name, shape, num_classes)["layers"]]
+        first = next((k for k in kinds if k in PARAM_LAYERS), None)
+        out[name] = first in SPATIAL_LAYERS
+    return out
 
 
 def _feature_maps(model, x: np.ndarray):

@@ -80,15 +80,19 @@
     drawTimer = null;
     const [, h, w] = info.input_shape;
     const plane = LabDraw.downsample($("pad"), h, w, info.draw_box);
-    if (!plane || !ready) return;
+    if (!plane || !ready) {
+      delete $("draw-results").dataset.sent;
+      return;
+    }
     LabDraw.pixels($("pad-input"), plane);
     const mine = ++seq.draw;
+    const box = $("draw-results");
+    box.dataset.sent = String(mine);  // for scripts and tests: which request is shown
     try {
       const r = await api("/api/predict", {pixels: channels(plane)});
       if (mine !== seq.draw) return;
-      render($("draw-results"), r);
-      const box = $("draw-results");
-      box.dataset.count = String(Number(box.dataset.count || 0) + 1);
+      render(box, r);
+      box.dataset.shown = String(mine);
     } catch (err) {
       say(`prediction failed: ${err.message}`, true);
     }
@@ -96,6 +100,7 @@
 
   function scheduleDrawing(delay) {
     drawn = true;
+    $("draw-results").dataset.sent = "pending";
     if (drawTimer) clearTimeout(drawTimer);
     drawTimer = setTimeout(predictDrawing, delay);
   }
