@@ -1,7 +1,9 @@
 """Shared by the lab page tests: a lab trained once per test process (digits, 2 epochs, a
-few seconds; the models ``convolve lab`` trains, 10 epochs, when CONVOLVE_SCREENSHOTS is
-set, so that the README's screenshots show the page as users see it), and small HTTP
-helpers."""
+few seconds), and small HTTP helpers.
+
+CONVOLVE_LAB_DATA=mnist5k trains on that data instead, as ``convolve lab --data mnist5k``
+does (its default epochs): the README's screenshots are made so, by the browser tests
+(which do not depend on the data; the HTTP tests assume digits)."""
 
 import functools
 import json
@@ -15,10 +17,11 @@ def trained_state():
     from convolve.lab.data import load
     from convolve.live.lab import LabState, settings_for, train_models
 
-    split, info = load("digits", 0)
+    data = os.environ.get("CONVOLVE_LAB_DATA") or "digits"
+    split, info = load(data, 0)
     state = LabState(split, info)
-    epochs = None if os.environ.get("CONVOLVE_SCREENSHOTS") else 2
-    train_models(state, settings_for("digits", epochs=epochs), log=lambda msg: None)
+    epochs = 2 if data == "digits" else None
+    train_models(state, settings_for(data, epochs=epochs), log=lambda msg: None)
     return state
 
 

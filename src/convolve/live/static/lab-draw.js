@@ -160,9 +160,24 @@ const LabDraw = (() => {
     return {clear};
   }
 
+  /* image shifted by whole pixels so its centre of mass is the frame's centre (as MNIST's
+     digits are), zero fill. */
+  function centre(image) {
+    const h = image.length, w = image[0].length;
+    let m = 0, my = 0, mx = 0;
+    image.forEach((r, i) => r.forEach((v, j) => { m += v; my += v * i; mx += v * j; }));
+    if (!(m > 0)) return image;
+    const dy = Math.round((h - 1) / 2 - my / m), dx = Math.round((w - 1) / 2 - mx / m);
+    return image.map((r, i) => r.map((_, j) => {
+      const y = i - dy, x = j - dx;
+      return y >= 0 && y < h && x >= 0 && x < w ? image[y][x] : 0;
+    }));
+  }
+
   /* The pad's ink as an h x w image for the models: the ink's bounding box scaled (aspect
      kept) to fit a box x box square centred in the frame, averaged over blocks, scaled so
-     the brightest pixel is 1. null when nothing is drawn. */
+     the brightest pixel is 1; when the box leaves a margin (MNIST: 20 of 28 pixels),
+     then moved so its centre of mass is the frame's centre. null when nothing is drawn. */
   function downsample(canvas, h, w, box) {
     const W = canvas.width, H = canvas.height;
     const src = canvas.getContext("2d").getImageData(0, 0, W, H).data;
@@ -206,7 +221,8 @@ const LabDraw = (() => {
       out.push(row);
     }
     if (!(top > 0)) return null;
-    return out.map((r) => r.map((v) => Math.round(1000 * Math.min(1, v / top)) / 1000));
+    const scaled = out.map((r) => r.map((v) => Math.round(1000 * Math.min(1, v / top)) / 1000));
+    return box < Math.min(h, w) ? centre(scaled) : scaled;
   }
 
   return {el, pct, bars, pixels, maps, lineChart, pad, downsample};
