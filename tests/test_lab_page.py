@@ -7,12 +7,14 @@ The README's screenshots come from here (on the models ``convolve lab --data mni
 """
 
 import json
+import threading
 
 import numpy as np
 import pytest
 
 from convolve.lab.models import IMAGE_MODELS
 from convolve.lab.params import layer_formulas
+from convolve.live.lab import LabState, settings_for, train_models
 from convolve.live.lab_app import serve_lab
 from lab_page_support import get_json, trained_state
 
@@ -163,4 +165,26 @@ def test_the_calculator_matches_the_server(page, lab_url):
     page.fill("#calc-k", "5")
     assert "larger than the image" in page.locator("#calc-message").text_content()
     assert page.locator("#calc-conv").get_attribute("data-value") == ""
+    _clean(page)
+
+
+def test_the_page_follows_training_then_predicts(page):
+    base = trained_state()
+    state = LabState(base.split, base.info)
+    with serve_lab(state) as server:
+        page.goto(server.url)
+        page.wait_for_selector('body[data-status="running"]', timeout=10000)
+        assert page.locator("#status").text_content().startswith("training")
+        assert all(s["pred"] is None for s in _shown(page, "shift-results").values())
+        worker = threading.Thread(target=train_models, args=(
+            state, settings_for(base.info["name"], epochs=1), lambda msg: None))
+        worker.start()
+        page.wait_for_selector('body[data-ready="1"][data-status="finished"]', timeout=60000)
+        worker.join()
+        page.wait_for_function("""() => Array.from(document.querySelectorAll(
+            '#shift-results .model')).every((p) => p.dataset.pred)""", timeout=10000)
+        _check_matches(_shown(page, "shift-results"),
+                       get_json(server.url + "api/predict", {"index": 0}))
+        rows = page.locator("#model-table tbody tr")
+        assert rows.count() == 4 and rows.first.locator("td").nth(2).text_content() == "1"
     _clean(page)

@@ -248,8 +248,13 @@
     else if (state.status === "failed") say(`training failed: ${state.message}`, true);
     else say(`models ${state.source}`);
     if (state.ready.length !== ready) {
+      try {
+        info = await api("/api/models");
+      } catch (err) {
+        say(`cannot reach the server: ${err.message}`, true);
+        return;
+      }
       ready = state.ready.length;
-      info = await api("/api/models");
       showParams();
       predictShift();
       if (drawn) predictDrawing();
