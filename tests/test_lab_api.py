@@ -124,6 +124,23 @@ def test_feature_maps_are_the_first_conv_layer_and_move_with_the_image(lab):
     assert np.abs(a[:, :, 3:6] - b[:, :, 2:5]).max() > 1e-2
 
 
+def test_shift_curve_is_the_label_probability_under_each_shift(lab):
+    url, state = lab
+    index = 4
+    label = int(state.split.y_test[index])
+    r = get_json(url + f"api/shift-curve?index={index}")
+    assert r["shifts"] == list(range(-4, 5)) and r["label"] == label and r["index"] == index
+    for axis in ("dx", "dy"):
+        assert set(r[axis]) == set(IMAGE_MODELS)
+        for s in (-3, 0, 2):
+            p = get_json(url + "api/predict", {"index": index, axis: s})
+            for name in IMAGE_MODELS:
+                # one batch against single images: float32 sums in another order
+                np.testing.assert_allclose(r[axis][name][s + 4],
+                                           p["models"][name]["probs"][label], rtol=1e-4,
+                                           atol=1e-7)
+
+
 GOOD = np.zeros((8, 8)).tolist()
 
 
@@ -173,6 +190,9 @@ def test_bad_predict_input_gets_a_clear_json_error(lab, body, status):
     ("api/test-image?index=abc", "GET", 400),
     ("api/test-image?index=-1", "GET", 422),
     ("api/test-image?index=359", "GET", 422),
+    ("api/shift-curve", "GET", 400),
+    ("api/shift-curve?index=1.5", "GET", 400),
+    ("api/shift-curve?index=359", "GET", 422),
     ("api/params?n=x", "GET", 400),
     ("api/params?n=0", "GET", 422),
     ("api/params?n=4&k=5", "GET", 422),
@@ -222,6 +242,8 @@ def test_nothing_to_predict_before_training(lab):
         assert s["status"] == "running" and s["ready"] == []
         assert s["history"] == {n: [] for n in IMAGE_MODELS}
         got, _, raw = http(server.url + "api/predict", {"index": 0}, "POST")
+        assert got == 503 and "trained" in json.loads(raw)["error"]
+        got, _, raw = http(server.url + "api/shift-curve?index=0")
         assert got == 503 and "trained" in json.loads(raw)["error"]
 
 

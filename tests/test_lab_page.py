@@ -120,6 +120,14 @@ def test_shifting_a_test_image_moves_the_predictions(page, lab_url, screenshots_
     _check_matches(after, get_json(lab_url + "api/predict", {"index": 0, "dx": 2}))
     assert any(after[n]["pct"] != before[n]["pct"] for n in IMAGE_MODELS)
     assert page.locator("#dx-value").text_content() == "2"
+    # the label's probability against the shift: one line per model, a point per shift
+    m = trained_state().max_shift
+    for axis in ("dx", "dy"):
+        page.wait_for_selector(f'#curve-{axis}[data-index="0"]', timeout=10000)
+        lines = page.locator(f"#curve-{axis} polyline")
+        assert lines.count() == 4
+        assert all(len(lines.nth(i).get_attribute("points").split()) == 2 * m + 1
+                   for i in range(4))
     _shot(page, "#shift-section", screenshots_dir / "lab-shift.png")
     page.keyboard.press("ArrowUp")
     _wait_shift(page, 0, 2, -1)
@@ -138,6 +146,7 @@ def test_shifting_a_test_image_moves_the_predictions(page, lab_url, screenshots_
     assert page.locator('#feature-maps [data-model="mlp"]').count() == 0
     page.click("#next")
     _wait_shift(page, 1, 2, 0)
+    page.wait_for_selector('#curve-dx[data-index="1"]', timeout=10000)
     label = int(trained_state().split.y_test[1])
     page.wait_for_function(f"""() => document.getElementById('image-info').textContent
         .endsWith('label {label}')""", timeout=5000)

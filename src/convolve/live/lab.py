@@ -28,7 +28,7 @@ from ..callbacks import Callback
 from ..errors import CheckpointError
 from ..io import load_checkpoint, load_model, save_checkpoint
 from ..lab.models import IMAGE_MODELS, LABELS, build_image_model, first_layer, image_spec
-from ..lab.shifts import shift
+from ..lab.shifts import shift, shift_each
 from ..random import manual_seed
 from ..tensor import Tensor
 from ..train import fit
@@ -133,28 +133,56 @@ class LabState:
         return {"index": int(index), "label": int(self.y_test[index]),
                 "count": len(self.y_test), "pixels": _as_list(x)}
 
+    def _ready(self):
+        """(ready models, a context that turns gradient recording off unless training runs)."""
+        with self._lock:
+            models, training = dict(self.models), self.status == "running"
+        return models, contextlib.nullcontext() if training else grad_mode.no_grad()
+
     def predict(self, image: np.ndarray, dx: int = 0, dy: int = 0, maps: bool = False) -> dict:
         """Class probabilities of every ready model for ``image`` (C, H, W) shifted by
         (dy, dx) with zero fill; with ``maps``, the first-layer feature maps (after its
         ReLU) of the models that have spatial maps."""
         x = shift(np.asarray(image, dtype=np.float32)[None], int(dy), int(dx))
-        with self._lock:
-            models, training = dict(self.models), self.status == "running"
+        models, quiet = self._ready()
         out = {"dx": int(dx), "dy": int(dy), "input": _as_list(x[0]), "models": {},
                "pending": [n for n in self.names if n not in models]}
         if maps:
             out["feature_maps"] = {}
-        quiet = contextlib.nullcontext() if training else grad_mode.no_grad()
         with self._predict_lock, quiet:
             for name, model in models.items():
-                z = np.asarray(model(Tensor(x)).data, dtype=np.float64)[0]
-                p = np.exp(z - z.max())
-                p /= p.sum()
+                p = _softmax(model(Tensor(x)))[0]
                 out["models"][name] = {"probs": p.tolist(), "pred": int(p.argmax())}
                 fmap = _feature_maps(model, x) if maps else None
                 if fmap is not None:
                     out["feature_maps"][name] = fmap
         return out
+
+    def shift_curve(self, index: int) -> dict:
+        """Per ready model, the probability of test image ``index``'s true label with the
+        image shifted by each of -max_shift..max_shift pixels along x (``dx``) and along y
+        (``dy``): one batch per model."""
+        m, label = self.max_shift, int(self.y_test[index])
+        steps = np.arange(-m, m + 1)
+        zeros = np.zeros_like(steps)
+        x = np.repeat(self.x_test[index][None], 2 * len(steps), axis=0)
+        x = shift_each(x, np.concatenate([zeros, steps]), np.concatenate([steps, zeros]))
+        models, quiet = self._ready()
+        out = {"index": int(index), "label": label, "shifts": steps.tolist(), "dx": {},
+               "dy": {}, "pending": [n for n in self.names if n not in models]}
+        with self._predict_lock, quiet:
+            for name, model in models.items():
+                p = _softmax(model(Tensor(x)))[:, label]
+                out["dx"][name], out["dy"][name] = p[:len(steps)].tolist(), \
+                    p[len(steps):].tolist()
+        return out
+
+
+def _softmax(z) -> np.ndarray:
+    """Row-wise softmax of a Tensor of logits, in float64."""
+    z = np.asarray(z.data, dtype=np.float64)
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
 
 
 def _as_list(x: np.ndarray) -> list:

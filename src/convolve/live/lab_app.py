@@ -9,6 +9,8 @@ Endpoints (all JSON):
   val_loss, val_accuracy, seconds), ``models`` (label, params, epochs, test_accuracy).
 * ``GET /api/models`` input shape, classes, test-set size, ``max_shift``, per-model facts.
 * ``GET /api/test-image?index=N`` test image N (``pixels``, H x W lists, or C x H x W) and label.
+* ``GET /api/shift-curve?index=N`` per model, the probability of test image N's label with
+  the image shifted by each of -max_shift..max_shift pixels along x (``dx``) and y (``dy``).
 * ``GET /api/params?n=32&c_in=3&c_out=6&k=5`` dense / locally-connected / conv parameter
   counts of the seed's example (:func:`convolve.lab.params.layer_formulas`).
 * ``POST /api/predict`` ``{"pixels": [[...]]}`` or ``{"index": N}``, plus optional ``dx``,
@@ -163,6 +165,13 @@ def make_app(state: LabState) -> App:
     def api_test_image(request):
         return state.test_image(_query_int(request.query, "index", None, 0,
                                            len(state.y_test) - 1))
+
+    @app.route("GET", "/api/shift-curve")
+    def api_shift_curve(request):
+        index = _query_int(request.query, "index", None, 0, len(state.y_test) - 1)
+        if not state.models:
+            raise HTTPError(503, f"no model is trained yet ({state.message})")
+        return state.shift_curve(index)
 
     @app.route("GET", "/api/params")
     def api_params(request):

@@ -85,26 +85,33 @@ const LabDraw = (() => {
     return e;
   }
 
-  /* Lines of [x, y] points (y in [0, 1]) in an SVG: series = [{name, color, points}]. */
-  function lineChart(root, series, xLabel, yLabel) {
+  /* Lines of [x, y] points (y in [0, 1], integer x) in an SVG: series = [{name, color,
+     points}]; marker: an x to draw a vertical line at (or undefined). */
+  function lineChart(root, series, xLabel, yLabel, marker) {
     const W = 420, H = 230, L = 44, R = 10, T = 22, B = 34;
     root.setAttribute("viewBox", `0 0 ${W} ${H}`);
     root.replaceChildren();
-    const xmax = Math.max(1, ...series.flatMap((s) => s.points.map((p) => p[0])));
-    const X = (x) => L + (W - L - R) * (xmax > 1 ? (x - 1) / (xmax - 1) : 0.5);
+    const xs = series.flatMap((s) => s.points.map((p) => p[0]));
+    const x0 = xs.length ? Math.min(...xs) : 1, x1 = xs.length ? Math.max(...xs) : 1;
+    const X = (x) => L + (W - L - R) * (x1 > x0 ? (x - x0) / (x1 - x0) : 0.5);
     const Y = (y) => T + (H - T - B) * (1 - y);
     for (let g = 0; g <= 4; g++) {
       const y = g / 4;
       root.append(svg("line", {x1: L, x2: W - R, y1: Y(y), y2: Y(y), class: "grid"}));
       root.append(svg("text", {x: L - 6, y: Y(y) + 4, class: "tick end"}, `${100 * y}%`));
     }
-    for (let e = 1; e <= xmax; e++) {
-      if (xmax <= 12 || e % Math.ceil(xmax / 12) === 0 || e === 1) {
-        root.append(svg("text", {x: X(e), y: H - B + 16, class: "tick mid"}, String(e)));
+    const every = [1, 2, 5, 10, 20, 50, 100].find((e) => (x1 - x0) / e <= 12) || 200;
+    for (let x = x0; x <= x1; x++) {
+      if (x % every === 0 || (every > 1 && x === x0 && x0 === 1)) {
+        root.append(svg("text", {x: X(x), y: H - B + 16, class: "tick mid"}, String(x)));
       }
     }
     root.append(svg("text", {x: (L + W - R) / 2, y: H - 4, class: "tick mid"}, xLabel));
     root.append(svg("text", {x: 4, y: 11, class: "tick"}, yLabel));
+    if (marker !== undefined && xs.length) {
+      root.append(svg("line", {x1: X(marker), x2: X(marker), y1: T, y2: H - B,
+                               class: "marker"}));
+    }
     series.forEach((s) => {
       if (!s.points.length) return;
       const pts = s.points.map(([x, y]) => `${X(x).toFixed(1)},${Y(y).toFixed(1)}`).join(" ");

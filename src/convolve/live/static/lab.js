@@ -12,6 +12,7 @@
   const seq = {draw: 0, shift: 0};
   let drawTimer = null;
   let drawn = false;
+  let curve = null;                        // /api/shift-curve of the current test image
 
   async function api(url, body) {
     const opts = body === undefined ? {} : {
@@ -131,7 +132,34 @@
     $("dx-value").textContent = shift.dx;
     $("dy-value").textContent = shift.dy;
     if (changed || !$("image-info").textContent) showLabel();
+    if (changed || !curve) loadCurve();
+    else drawCurves();
     predictShift();
+  }
+
+  function drawCurves() {
+    ["dx", "dy"].forEach((axis) => {
+      const series = info.models.filter((m) => curve && curve[axis][m.name]).map((m) => ({
+        name: m.name, color: COLORS[m.name] || "#888",
+        points: curve.shifts.map((d, i) => [d, curve[axis][m.name][i]])}));
+      const root = $(`curve-${axis}`);
+      LabDraw.lineChart(root, series, `${axis} (pixels)`,
+                        curve ? `P(label ${curve.label})` : "", shift[axis]);
+      if (curve) root.dataset.index = String(curve.index);
+    });
+  }
+
+  async function loadCurve() {
+    if (!ready) return;
+    const index = shift.index;
+    try {
+      const r = await api(`/api/shift-curve?index=${index}`);
+      if (index !== shift.index) return;
+      curve = r;
+      drawCurves();
+    } catch (err) {
+      say(`cannot compute the shift curves: ${err.message}`, true);
+    }
   }
 
   async function showLabel() {
@@ -257,6 +285,7 @@
       ready = state.ready.length;
       showParams();
       predictShift();
+      loadCurve();
       if (drawn) predictDrawing();
     }
     if (state.status === "running") setTimeout(poll, 1000);
