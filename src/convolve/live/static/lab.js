@@ -301,6 +301,15 @@
     }
     $("data-name").textContent =
       `${info.data.name} (${info.input_shape.join("×")} images, ${info.classes.length} classes)`;
+    document.querySelectorAll(".legend").forEach((box) => {
+      box.replaceChildren(...info.models.map((m) => {
+        const item = el("span", "legend-item", m.label);
+        const swatch = el("span", "swatch");
+        swatch.style.background = COLORS[m.name] || "#888";
+        item.prepend(swatch);
+        return item;
+      }));
+    });
     buildPanels($("draw-results"));
     buildPanels($("shift-results"));
     setupPad();
