@@ -247,6 +247,15 @@ def test_nothing_to_predict_before_training(lab):
         assert got == 503 and "trained" in json.loads(raw)["error"]
 
 
+def test_a_diverged_loss_is_null_in_the_state():
+    state = trained_state()
+    fresh = LabState(state.split, state.info)
+    fresh.log_epoch("cnn", {"epoch": 1, "loss": float("nan"), "accuracy": 0.1,
+                            "val_loss": float("inf"), "val_accuracy": 0.1, "seconds": 1.0})
+    entry = json.loads(json.dumps(fresh.snapshot(), allow_nan=False))["history"]["cnn"][0]
+    assert entry["loss"] is None and entry["val_loss"] is None and entry["accuracy"] == 0.1
+
+
 def test_saved_models_load_back_and_predict_alike(tmp_path):
     state = trained_state()
     save_models(state, tmp_path, {"epochs": 2})

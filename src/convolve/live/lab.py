@@ -80,17 +80,15 @@ class LabState:
 
     # ------------------------------------------------------------------ publishing
     def log_epoch(self, name: str, logs: dict) -> None:
-        entry = {k: logs.get(k) for k in ("epoch", "loss", "accuracy", "val_loss",
-                                          "val_accuracy", "seconds")}
         with self._lock:
-            self.history[name].append(entry)
+            self.history[name].append(_entry(logs))
 
     def publish(self, name: str, model, *, history=None, test_accuracy=None, epochs=None):
         """Make a trained model available to the page (its training is over)."""
         model.eval()
         with self._lock:
             if history is not None:
-                self.history[name] = [dict(e) for e in history]
+                self.history[name] = [_entry(e) for e in history]
             self.meta[name].update(params=count_parameters(model), epochs=epochs,
                                    test_accuracy=test_accuracy)
             self.models[name] = model
@@ -183,6 +181,13 @@ def _softmax(z) -> np.ndarray:
     z = np.asarray(z.data, dtype=np.float64)
     e = np.exp(z - z.max(axis=1, keepdims=True))
     return e / e.sum(axis=1, keepdims=True)
+
+
+def _entry(logs: dict) -> dict:
+    """One epoch of a history as JSON can carry it (a diverged, non-finite loss -> None)."""
+    keys = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
+    return {k: logs.get(k) if logs.get(k) is None or np.isfinite(logs.get(k)) else None
+            for k in keys}
 
 
 def _as_list(x: np.ndarray) -> list:

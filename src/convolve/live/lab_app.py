@@ -6,7 +6,7 @@ Endpoints (all JSON):
 * ``GET /`` the page (``static/lab.html``; its script and style are ``/static/lab*``).
 * ``GET /api/state`` ``status`` ("running", "finished" or "failed"), ``message``, ``ready``
   (models available), ``history`` (per model, one entry per epoch: epoch, loss, accuracy,
-  val_loss, val_accuracy, seconds), ``models`` (label, params, epochs, test_accuracy).
+  val_loss, val_accuracy, lr, seconds; a non-finite value is null), ``models`` (label, params, epochs, test_accuracy).
 * ``GET /api/models`` input shape, classes, test-set size, ``max_shift``, per-model facts.
 * ``GET /api/test-image?index=N`` test image N (``pixels``, H x W lists, or C x H x W) and label.
 * ``GET /api/shift-curve?index=N`` per model, the probability of test image N's label with
