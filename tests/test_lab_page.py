@@ -196,4 +196,7 @@ def test_the_page_follows_training_then_predicts(page):
                        get_json(server.url + "api/predict", {"index": 0}))
         rows = page.locator("#model-table tbody tr")
         assert rows.count() == 4 and rows.first.locator("td").nth(2).text_content() == "1"
+        # close the tab before the server: Server.close() stops accepting, but a handler
+        # thread on a kept-alive connection would go on serving the page's requests
+        page.close()
     _clean(page)
