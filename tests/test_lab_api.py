@@ -2,6 +2,7 @@
 parameter formulas against built layers, saving and loading the models, the command."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -36,6 +37,22 @@ def naive_shift(img: np.ndarray, dy: int, dx: int) -> np.ndarray:
 def softmax(z):
     e = np.exp(z - z.max())
     return e / e.sum()
+
+
+def test_the_page_and_its_assets_obey_the_csp(lab):
+    url, _ = lab
+    status, headers, body = http(url)
+    html = body.decode()
+    assert status == 200 and headers["Content-Type"].startswith("text/html")
+    assert "script-src 'self'" in headers["Content-Security-Policy"]
+    scripts = re.findall(r"<script([^>]*)>", html)
+    assert scripts and all('src="/static/lab' in s for s in scripts)  # none inline
+    assert "<style" not in html and "style=" not in html and "http" not in html
+    for name in re.findall(r'(?:src|href)="/static/([^"]+)"', html):
+        status, headers, asset = http(url + "static/" + name)
+        assert status == 200 and asset, name
+        text = asset.decode().replace('"http://www.w3.org/2000/svg"', "")  # a name, not a URL
+        assert "http://" not in text and "https://" not in text, name
 
 
 def test_state_has_finished_histories(lab):
