@@ -96,3 +96,24 @@ def test_close_frees_the_port():
 def test_bad_port_is_refused():
     with pytest.raises(ValueError, match="port must be in 0..65535"):
         serve(App(), port=70000)
+
+
+def test_a_kept_alive_connection_is_not_served_after_close():
+    import http.client
+
+    app = App()
+    app.route("GET", "/x")(lambda req: {"ok": True})
+    s = serve(app)
+    conn = http.client.HTTPConnection("127.0.0.1", s.port, timeout=5)
+    conn.request("GET", "/x")
+    first = conn.getresponse()
+    assert first.status == 200 and json.loads(first.read()) == {"ok": True}
+    s.close()
+    try:
+        conn.request("GET", "/x")
+        second = conn.getresponse()
+        status = second.status
+    except (ConnectionError, http.client.HTTPException, OSError):
+        status = None  # the connection was closed: also not served
+    assert status in (None, 503)
+    conn.close()

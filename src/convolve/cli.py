@@ -34,7 +34,7 @@ from ._data_cli import data_info as _data_info
 from .cli_errors import USER_ERRORS, CLIError, describe_error  # noqa: F401 - re-exported
 
 PLUGIN_MODULES = ("convolve.lab.cli", "convolve.export_cli", "convolve.data_cli",
-                  "convolve.live.dashboard")
+                  "convolve.live.dashboard", "convolve.live.lab_cli")
 _SUBCOMMANDS: dict = {}  # name -> (help, setup(parser) -> run(args) -> int)
 
 

@@ -64,6 +64,12 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
                    help="none (default: the lab's figures are measured on the data as they "
                         "are; shifts fill the border with 0) or channel: the training part's "
                         "per-channel mean and std")
+    p.add_argument("--serve", action="store_true",
+                   help="then serve the interactive lab page over the first seed's models "
+                        "(see `convolve lab`; --host, --port)")
+    from ..live.lab_cli import add_serve_arguments
+
+    add_serve_arguments(p)
     return p
 
 
@@ -80,11 +86,17 @@ def run(args: argparse.Namespace) -> int:
     if args.seed < 0:
         raise ValueError(f"compare: --seed must be >= 0, received {args.seed}")
     seeds = args.seeds if args.seeds is not None else SEEDS
-    compare(args.data, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-            seed=args.seed, seeds=seeds, workers=args.workers, sizes=args.sizes,
-            subset=args.subset, out=args.out, paper=args.paper, quiet=args.quiet,
-            threads=args.threads, image_size=args.image_size, channels=args.channels,
-            normalize=args.normalize)
+    kwargs = {"data": args.data, "epochs": args.epochs, "batch_size": args.batch_size,
+              "lr": args.lr, "seed": args.seed, "seeds": seeds, "workers": args.workers,
+              "sizes": args.sizes, "subset": args.subset, "out": args.out,
+              "paper": args.paper, "quiet": args.quiet, "threads": args.threads,
+              "image_size": args.image_size, "channels": args.channels,
+              "normalize": args.normalize}
+    if args.serve:
+        from ..live.lab_cli import serve_compare
+
+        return serve_compare(args, compare, kwargs)
+    compare(**kwargs)
     return 0
 
 

@@ -137,6 +137,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
 
     def _send(self, response: Response) -> None:
+        if self.server.app.stopping.is_set():
+            response.headers = {**response.headers, "Connection": "close"}
+            self.close_connection = True
         self._headers(response.status, response.content_type, len(response.body),
                       response.headers)
         if self.command != "HEAD":
@@ -155,6 +158,9 @@ class _Handler(BaseHTTPRequestHandler):
         return Request(self.command, parts.path, query, body, dict(self.headers))
 
     def _handle(self) -> None:
+        if self.server.app.stopping.is_set():  # a kept-alive connection after close()
+            self.close_connection = True
+            return self._send(Response.json({"error": "the server is shutting down"}, 503))
         try:
             result = self.server.app.dispatch(self._request())
         except HTTPError as exc:
