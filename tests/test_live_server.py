@@ -71,7 +71,7 @@ def test_json_route_and_security_headers(server):
     ("api/bug", "GET", None, 500),
 ])
 def test_bad_requests_get_a_json_error(server, path, method, data, status):
-    got, headers, body = _get(server.url + path, data, method)
+    got, _headers, body = _get(server.url + path, data, method)
     assert got == status
     message = json.loads(body)["error"]
     assert isinstance(message, str) and message and "\n" not in message

@@ -25,12 +25,11 @@ from __future__ import annotations
 import sys
 import time
 
-from ..cli import CLIError, subcommand
-from .server import App, EventStream, HTTPError, serve, static_file
+from ..cli import subcommand
+from .server import App, EventStream, HTTPError, check_port, open_page, static_file
 
 __all__ = ["make_app", "serve_dashboard"]
 
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def _index(request, runs: list) -> int:
@@ -82,14 +81,7 @@ def serve_dashboard(runs: list, host: str = "127.0.0.1", port: int = 0,
                     what: str = "dashboard", stream=None):
     """Serve ``runs`` on ``host:port`` (0: a free port); prints ``convolve: WHAT at URL``
     (and a warning when ``host`` is not a loopback address) to ``stream`` (stderr)."""
-    stream = sys.stderr if stream is None else stream
-    if host not in LOOPBACK:
-        print(f"convolve: warning: --host {host}: the {what} is reachable from the network "
-              f"(anyone who can reach this machine can watch it); use 127.0.0.1 to keep it "
-              f"local", file=stream, flush=True)
-    server = serve(make_app(runs), host, port)
-    print(f"convolve: {what} at {server.url}", file=stream, flush=True)
-    return server
+    return open_page(make_app(runs), host, port, what, stream)
 
 
 # ------------------------------------------------------------------------------- the command
@@ -113,8 +105,7 @@ def _run_dashboard(args) -> int:
     for run in runs:
         for note in run.notes:
             print(f"convolve: {run.name}: {note}", file=sys.stderr)
-    if not 0 <= args.port <= 65535:
-        raise CLIError(f"--port must be in 0..65535, received {args.port}")
+    check_port(args.port)
     server = serve_dashboard(runs, args.host, args.port)
     try:
         server.wait()

@@ -190,4 +190,4 @@ def make_app(state: LabState) -> App:
 
 def serve_lab(state: LabState, host: str = "127.0.0.1", port: int = 0):
     """Start the lab page over ``state``; returns the running :class:`Server`."""
-    return serve(make_app(state), host, port, max_body=MAX_BODY)
+    return serve(make_app(state), host, port, max_body=MAX_BODY)  # tests; the command: open_page

@@ -17,8 +17,7 @@ import sys
 from pathlib import Path
 
 from ..cli import subcommand
-
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
+from .server import check_port, open_page
 
 
 def add_serve_arguments(p: argparse.ArgumentParser) -> None:
@@ -59,21 +58,11 @@ def _check(args) -> None:
     check_port(args.port)
 
 
-def check_port(port: int) -> None:
-    if not 0 <= port <= 65535:
-        raise ValueError(f"lab: --port must be in 0..65535, received {port}")
-
-
 def start(state, host: str, port: int):
-    """Serve the page over ``state``: warns when not on loopback, prints the address."""
-    from .lab_app import serve_lab
+    """Serve the page over ``state`` (a warning when not on loopback; the address on stdout)."""
+    from .lab_app import MAX_BODY, make_app
 
-    if host not in LOOPBACK:
-        print(f"convolve: warning: --host {host}: the lab page is reachable from other "
-              f"machines, without any authentication", file=sys.stderr, flush=True)
-    server = serve_lab(state, host, port)
-    print(f"convolve: lab page at {server.url}", flush=True)
-    return server
+    return open_page(make_app(state), host, port, "lab page", sys.stdout, MAX_BODY)
 
 
 def hold(server) -> int:

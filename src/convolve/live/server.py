@@ -22,13 +22,26 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from urllib.parse import parse_qs, urlsplit
 
-__all__ = ["App", "EventStream", "HTTPError", "Request", "Response", "Server", "serve",
-           "CSP", "static_file"]
+__all__ = [
+    "CSP",
+    "LOOPBACK",
+    "App",
+    "EventStream",
+    "HTTPError",
+    "Request",
+    "Response",
+    "Server",
+    "check_port",
+    "open_page",
+    "serve",
+    "static_file",
+]
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
        "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
        "form-action 'self'")
 MAX_BODY = 1 << 20  # 1 MiB: the largest request body any page sends
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 class HTTPError(Exception):
@@ -65,7 +78,7 @@ class Response:
     headers: dict = field(default_factory=dict)
 
     @classmethod
-    def json(cls, value, status: int = 200) -> "Response":
+    def json(cls, value, status: int = 200) -> Response:
         return cls(json.dumps(value, allow_nan=False).encode(), "application/json", status)
 
 
@@ -165,7 +178,7 @@ class _Handler(BaseHTTPRequestHandler):
             result = self.server.app.dispatch(self._request())
         except HTTPError as exc:
             result = Response.json({"error": str(exc)}, exc.status)
-        except Exception as exc:  # a bug in a handler: one line, no traceback to the page
+        except Exception as exc:  # noqa: BLE001 - a handler bug: one line, no traceback leaks
             msg = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
             result = Response.json({"error": f"internal error: {msg}"}, 500)
         if isinstance(result, EventStream):
@@ -237,3 +250,26 @@ def serve(app: App, host: str = "127.0.0.1", port: int = 0, max_body: int = MAX_
                               name=f"{app.name}-http", daemon=True)
     thread.start()
     return Server(app, httpd, thread)
+
+
+def check_port(port: int, who: str = "--port") -> None:
+    """A ValueError naming ``who`` unless ``port`` is in 0..65535 (0: a free one)."""
+    if not 0 <= int(port) <= 65535:
+        raise ValueError(f"{who} must be in 0..65535, received {port}")
+
+
+def open_page(app: App, host: str, port: int, what: str, stream=None,
+              max_body: int = MAX_BODY) -> Server:
+    """Serve ``app`` and say where, the one way every page does, on ``stream`` (stderr): a
+    warning when ``host`` is not a loopback address, then ``convolve: WHAT at URL``."""
+    import sys
+
+    check_port(port)
+    stream = stream or sys.stderr
+    if host not in LOOPBACK:
+        print(f"convolve: warning: --host {host}: the {what} is reachable from the network, "
+              f"without any authentication (anyone who can reach this machine can use it); "
+              f"use 127.0.0.1 to keep it local", file=stream, flush=True)
+    server = serve(app, host, port, max_body)
+    print(f"convolve: {what} at {server.url}", file=stream, flush=True)
+    return server
