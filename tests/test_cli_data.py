@@ -292,6 +292,36 @@ def test_compare_on_a_path(tmp_path, capsys, fmt):
     assert rep["settings"]["normalize"] == ("channel" if fmt == "npz" else "none")
 
 
+def _compare_report(tmp_path, data, *args):
+    assert main(["compare", "--data", str(data), "--epochs", "1", "--sizes", "none",
+                 "--seeds", "1", "--workers", "1", "--subset", "32", "--out",
+                 str(tmp_path / "rep"), "-q", *args]) == 0
+    return json.loads((tmp_path / "rep" / "report.json").read_text())
+
+
+@pytest.mark.parametrize("fmt", ["idx", "cifar10-tarball", "cifar100-tarball"])
+def test_compare_reads_the_other_formats(tmp_path, capsys, fmt):
+    """compare on IDX files and CIFAR-10/100 tarballs: the lab trains its four models on
+    the data each file holds (shape and class count as the writer made them)."""
+    if fmt == "idx":
+        (tmp_path / "d").mkdir()
+        write_idx(tmp_path / "d", gz=True)
+        data, shape, classes = tmp_path / "d", [1, 10, 10], 4
+    elif fmt == "cifar10-tarball":
+        files, _ = cifar10_files()
+        data = _tar(tmp_path / "c10.tar.gz", {f"cifar-10-batches-bin/{n}": b
+                                              for n, b in files.items()})
+        shape, classes = [3, 32, 32], 10
+    else:
+        data = _tar(tmp_path / "c100.tar.gz", {
+            "cifar-100-binary/train.bin": _cifar_records(40, 1, fine=True)[0],
+            "cifar-100-binary/test.bin": _cifar_records(20, 2, fine=True)[0]})
+        shape, classes = [3, 32, 32], 100
+    rep = _compare_report(tmp_path, data)
+    assert rep["data"]["sample_shape"] == shape and rep["data"]["num_classes"] == classes
+    assert 0 < rep["data"]["train_size"] <= 32 and rep["data"]["test_size"] > 0
+
+
 def test_resume_on_path_data_rebuilds_the_same_inputs(tmp_path, capsys):
     """A run on an .npz without a test part (stratified split, normalised) resumed after
     one epoch ends bit-identical to the straight two-epoch run; a changed data option is

@@ -141,8 +141,9 @@ def load_path(path: Path, size, channels) -> Raw:
     if kind.endswith("-archive"):
         n = 100 if kind.startswith("cifar100") else 10
         x_tr, y_tr, x_te, y_te, classes = read_cifar_archive(path, n)
-        return Raw(kind[:-8], x_tr, y_tr, x_te, y_te, None if classes is None else
-                   list(classes))
+        if classes is None:  # no names file in the archive: the format's own classes
+            classes = CIFAR10.classes if n == 10 else [str(k) for k in range(100)]
+        return Raw(kind[:-8], x_tr, y_tr, x_te, y_te, list(classes))
     cls = CIFAR100 if kind == "cifar100" else CIFAR10
     tr, te = cls(path, train=True), cls(path, train=False)
     return Raw(kind, tr.x, tr.y, te.x, te.y, list(te.classes))

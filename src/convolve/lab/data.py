@@ -35,7 +35,8 @@ def load(source: str, seed: int = 0, subset: int | None = None, image_size=None,
     name = str(source)
     if subset is not None and int(subset) < 20:
         raise ValueError(f"compare: --subset must be at least 20, received {subset}")
-    split = cdata.resolve(name, seed=seed, image_size=image_size, channels=channels).split
+    res = cdata.resolve(name, seed=seed, image_size=image_size, channels=channels)
+    split = res.split
     registry = {i.name: i.source for i in cdata.available_datasets()}
     origin = registry.get(name, f"files in {name}")
     if subset is not None:
@@ -44,7 +45,7 @@ def load(source: str, seed: int = 0, subset: int | None = None, image_size=None,
                             cdata.take(split.x_test, te), split.y_test[te])
     info = {"name": Path(name).name if name not in NAMED else name, "source": origin,
             "train_size": len(split.y_train), "test_size": len(split.y_test),
-            "sample_shape": list(split.x_train.shape[1:]), "num_classes": split.num_classes,
+            "sample_shape": list(split.x_train.shape[1:]), "num_classes": res.num_classes,
             "subset": subset}
     return split, info
 
