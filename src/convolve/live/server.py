@@ -246,7 +246,7 @@ def serve(app: App, host: str = "127.0.0.1", port: int = 0, max_body: int = MAX_
         raise OSError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     httpd.daemon_threads = True
     httpd.app, httpd.max_body = app, int(max_body)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.2},
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
                               name=f"{app.name}-http", daemon=True)
     thread.start()
     return Server(app, httpd, thread)
