@@ -96,3 +96,93 @@ def test_npz_non_finite_samples_are_refused_naming_the_index(tmp_path, capsys, b
     np.savez(tmp_path / "nf.npz", x_train=x, y_train=np.arange(10) % 2)
     line = _error_line(capsys, _summary(tmp_path / "nf.npz"))
     assert f"found {x[where]} at index {where}" in line
+
+
+# ----------------------------------------------------------------------------- the servers
+def _app():
+    from convolve.live.server import App, EventStream
+
+    app = App("hostile")
+    app.route("GET", "/api/state")(lambda request: {"ok": True})
+    app.route("POST", "/api/echo")(lambda request: {"n": len(request.body)})
+    app.route("GET", "/events")(lambda request: EventStream(lambda: iter([{"a": 1}])))
+    return app
+
+
+def _exchange(server, data: bytes, wait: float = 5.0) -> list:
+    """Send raw bytes on one connection; the status lines of every response received."""
+    import socket
+
+    with socket.create_connection((server.host, server.port), timeout=wait) as s:
+        s.sendall(data)
+        out = b""
+        try:
+            while chunk := s.recv(65536):
+                out += chunk
+        except TimeoutError:
+            pass
+    return [line for line in out.split(b"\r\n") if line.startswith(b"HTTP/1.1 ")]
+
+
+def test_chunked_body_is_refused_not_parsed_as_a_second_request():
+    from convolve.live.server import serve
+
+    inner = b"GET /api/state HTTP/1.1\r\nHost: x\r\n\r\n"
+    chunked = (b"POST /api/echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+               + f"{len(inner):x}\r\n".encode() + inner + b"\r\n0\r\n\r\n")
+    with serve(_app()) as server:
+        statuses = _exchange(server, chunked)
+    assert len(statuses) == 1, statuses  # one request sent, one answer (no smuggled GET)
+    assert statuses[0].startswith(b"HTTP/1.1 411")
+
+
+def test_a_silent_client_is_dropped_after_the_handler_timeout(monkeypatch):
+    import socket
+    import time
+
+    from convolve.live import server as srv
+
+    assert 0 < (srv._Handler.timeout or 0) <= 300  # a default bound, not None (forever)
+    monkeypatch.setattr(srv._Handler, "timeout", 0.3)
+    server = srv.serve(_app())
+    with server, socket.create_connection((server.host, server.port), timeout=10) as s:
+        s.sendall(b"POST /api/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nab")
+        t0 = time.monotonic()
+        try:
+            while s.recv(65536):
+                pass
+        except TimeoutError:
+            pass
+        waited = time.monotonic() - t0
+    assert waited < 5, waited  # the server closed it; without a timeout it waits forever
+
+
+@pytest.mark.parametrize("path", ["/api/state", "/events", "/static/dashboard.html"])
+def test_head_answers_like_get_without_a_body(path):
+    import urllib.request
+
+    from convolve.live.server import serve
+
+    with serve(_app()) as server:
+        req = urllib.request.Request(server.url.rstrip("/") + path, method="HEAD")
+        with urllib.request.urlopen(req, timeout=5) as r:
+            assert r.status == 200 and r.read() == b""
+
+
+@pytest.mark.parametrize("run", ["\u00b2", "\u0663", "1\u00b2"])
+def test_dashboard_run_query_with_unicode_digits_is_a_400_not_a_500(run):
+    import json
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    from convolve.live.dashboard import make_app
+    from convolve.live.dashboard_state import RunState
+    from convolve.live.server import serve
+
+    with serve(make_app([RunState("r")])) as server:
+        url = f"{server.url}api/state?run={urllib.parse.quote(run)}"
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(url, timeout=5)
+    assert info.value.code == 400
+    assert repr(run) in json.loads(info.value.read())["error"]
