@@ -186,3 +186,22 @@ def test_dashboard_run_query_with_unicode_digits_is_a_400_not_a_500(run):
             urllib.request.urlopen(url, timeout=5)
     assert info.value.code == 400
     assert repr(run) in json.loads(info.value.read())["error"]
+
+
+# ------------------------------------------------------------------------------ downloads
+@pytest.mark.parametrize("kind", ["file", "dangling link", "file above"])
+def test_cache_that_is_not_a_folder_is_one_clear_line(tmp_path, capsys, kind):
+    cache = tmp_path / "cache"
+    if kind == "file":
+        cache.write_text("not a folder")
+    elif kind == "dangling link":
+        cache.mkdir()
+        (cache / "mnist").symlink_to(tmp_path / "nowhere")
+    else:
+        (tmp_path / "plain").write_text("x")
+        cache = tmp_path / "plain" / "cache"
+    line = _error_line(capsys, ["datasets", "--download", "mnist", "--mirror",
+                                "http://127.0.0.1:9/", "--cache", str(cache), "-q"])
+    assert "cannot be the cache folder" in line and str(cache) in line
+    assert "Errno" not in line
+    assert not (tmp_path / "nowhere").exists()
