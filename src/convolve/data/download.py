@@ -47,7 +47,12 @@ def ensure_cache_dir(path=None) -> Path:
     """``path`` (default :func:`cache_dir`) as a folder, created with mode 0700 if missing."""
     path = Path(path) if path is not None else cache_dir()
     if not path.is_dir():
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise DownloadError(f"{path}: cannot be the cache folder: it (or a folder above it) "
+                                f"is a file or a broken symbolic link; remove it or choose "
+                                f"another --cache") from None
     return path
 
 

@@ -9,12 +9,14 @@ none (the resolver then splits). See :mod:`convolve.data.resolve`.
 
 from __future__ import annotations
 
+import math
 import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from .. import limits
 from ..errors import DataError
 from .arrays import as_channels, resize_images, to_channels_first
 from .dataset import check_labels
@@ -203,15 +205,50 @@ def _npz_arrays(path: Path) -> dict:
             raise DataError(f"{path}: missing {', '.join(missing)}; expected arrays x_train, "
                             f"y_train (and x_test, y_test; optionally classes), found "
                             f"{', '.join(sorted(keys)) or 'none'}")
+        wanted = [k for k in ("x_train", "y_train", "x_test", "y_test", "classes") if k in keys]
+        headers = {k: _npy_header(z, k, path) for k in wanted}
+        _check_lengths(headers, path)
         out = {}
-        for k in ("x_train", "y_train", "x_test", "y_test", "classes"):
-            if k in keys:
-                try:
-                    out[k] = z[k]
-                except ValueError:
-                    raise DataError(f"{path}: {k} is an object array, which would need "
-                                    f"unpickling (refused); store numeric arrays") from None
+        for k in wanted:
+            try:
+                out[k] = z[k]
+            except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
+                raise DataError(f"{path}: {k}: corrupted or truncated array data ({err})") \
+                    from None
     return out
+
+
+def _npy_header(z, key: str, path: Path) -> tuple:
+    """(shape, dtype) from the .npy header of member ``key``, read before its data: object
+    arrays are refused and the declared size is checked against limit ``data_bytes``."""
+    try:
+        with z.zip.open(key + ".npy") as f:
+            version = np.lib.format.read_magic(f)
+            read = (np.lib.format.read_array_header_1_0 if version == (1, 0) else
+                    np.lib.format.read_array_header_2_0)
+            shape, _, dtype = read(f)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as err:
+        raise DataError(f"{path}: {key}: cannot read its .npy header ({err})") from None
+    if dtype.hasobject:
+        raise DataError(f"{path}: {key} is an object array, which would need unpickling "
+                        f"(refused); store numeric arrays")
+    limits.check("data_bytes", math.prod(shape) * dtype.itemsize,
+                 f"{path}: {key} of shape {shape} {dtype}")
+    return shape, dtype
+
+
+def _check_lengths(headers: dict, path: Path) -> None:
+    """Samples and labels of each part agree, and no part is empty (from the headers)."""
+    for part in ("train", "test"):
+        if f"x_{part}" not in headers:
+            continue
+        (xs, _), (ys, _) = headers[f"x_{part}"], headers[f"y_{part}"]
+        n = xs[0] if xs else None
+        if n == 0:
+            raise DataError(f"{path}: x_{part} holds no samples (shape {xs})")
+        if n is not None and len(ys) == 1 and ys[0] != n:
+            raise DataError(f"{path}: y_{part}: x_{part} has {n} samples but y_{part} has "
+                            f"{ys[0]} labels")
 
 
 def _npz_x(x: np.ndarray, where: str) -> np.ndarray:
@@ -222,6 +259,10 @@ def _npz_x(x: np.ndarray, where: str) -> np.ndarray:
     else:
         raise DataError(f"{where}: expected uint8 (scaled by 1/255) or float values, found "
                         f"{x.dtype}")
+    if x.dtype.kind == "f" and not np.isfinite(x).all():
+        bad = np.argwhere(~np.isfinite(x))[0]
+        raise DataError(f"{where}: expected finite values, found {x[tuple(bad)]} at index "
+                        f"{tuple(int(i) for i in bad)}")
     return to_channels_first(x, where)
 
 

@@ -34,7 +34,7 @@ __all__ = ["make_app", "serve_dashboard"]
 
 def _index(request, runs: list) -> int:
     text = request.query.get("run", "0")
-    if not text.isdigit() or int(text) >= len(runs):
+    if not (text.isascii() and text.isdigit()) or int(text) >= len(runs):
         raise HTTPError(400, f"run must be an integer in 0..{len(runs) - 1}, received {text!r}")
     return int(text)
 

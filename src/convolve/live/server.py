@@ -119,9 +119,11 @@ class App:
         return deco
 
     def dispatch(self, request: Request):
-        if request.method == "GET" and request.path.startswith("/static/"):
+        get = request.method in ("GET", "HEAD")  # HEAD: GET's headers, no body
+        if get and request.path.startswith("/static/"):
             return static_file(request.path[len("/static/"):])
-        handler = self.routes.get((request.method, request.path))
+        handler = self.routes.get((request.method, request.path)) or (
+            self.routes.get(("GET", request.path)) if request.method == "HEAD" else None)
         if handler is None:
             if any(p == request.path for _, p in self.routes):
                 raise HTTPError(405, f"{request.method} is not allowed on {request.path}")
@@ -132,6 +134,7 @@ class App:
 class _Handler(BaseHTTPRequestHandler):
     server_version = "convolve"
     protocol_version = "HTTP/1.1"
+    timeout = 60  # seconds a socket read or write may stall: a silent client's thread ends
 
     def log_message(self, fmt, *args):  # quiet: the terminal belongs to the training
         pass
@@ -150,7 +153,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
 
     def _send(self, response: Response) -> None:
-        if self.server.app.stopping.is_set():
+        if self.server.app.stopping.is_set() or self.close_connection:
             response.headers = {**response.headers, "Connection": "close"}
             self.close_connection = True
         self._headers(response.status, response.content_type, len(response.body),
@@ -161,9 +164,14 @@ class _Handler(BaseHTTPRequestHandler):
     def _request(self) -> Request:
         parts = urlsplit(self.path)
         length = self.headers.get("Content-Length", "0") or "0"
-        if not length.isdigit():
+        if self.headers.get("Transfer-Encoding") is not None:
+            self.close_connection = True  # the body is left unread: never parse it as a request
+            raise HTTPError(411, "Transfer-Encoding is not supported; send a Content-Length")
+        if not (length.isascii() and length.isdigit()):
+            self.close_connection = True
             raise HTTPError(400, f"bad Content-Length {length!r}")
         if int(length) > self.server.max_body:
+            self.close_connection = True
             raise HTTPError(413, f"request body of {int(length)} bytes is over the limit of "
                                  f"{self.server.max_body} bytes")
         body = self.rfile.read(int(length)) if int(length) else b""
@@ -182,6 +190,9 @@ class _Handler(BaseHTTPRequestHandler):
             msg = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
             result = Response.json({"error": f"internal error: {msg}"}, 500)
         if isinstance(result, EventStream):
+            if self.command == "HEAD":
+                self.close_connection = True
+                return self._headers(200, "text/event-stream", extra={"Connection": "close"})
             return self._stream(result)
         if not isinstance(result, Response):
             result = Response.json(result)
