@@ -4,6 +4,7 @@ checks the numbers against values computed here from the pixels it wrote."""
 
 import gzip
 import json
+import shutil
 import tarfile
 
 import numpy as np
@@ -364,3 +365,46 @@ def test_downloadable_names_go_through_the_catalog(tmp_path, capsys, monkeypatch
     assert main(["eval", str(tmp_path / "run"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out.splitlines()[-1])["samples"] == 16
     assert calls[-1] == ("fashion-mnist", False)
+
+
+def test_a_new_run_never_overwrites_another(tmp_path, capsys):
+    """--out holding a run is refused (nothing changes in it); --overwrite replaces it."""
+    y = _labels(40)
+    np.savez(tmp_path / "d.npz", x_train=_pixels(40, (6, 6), 1, y), y_train=y)
+    argv = ["train", "--data", str(tmp_path / "d.npz"), "--model", "mlp", "--epochs", "1",
+            "-q", "--out", str(tmp_path / "run")]
+    assert main(argv) == 0
+    before = {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir()}
+    capsys.readouterr()
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "already holds a run" in err and "--overwrite" in err and err.count("\n") == 1
+    assert {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir()} == before
+    assert main(argv + ["--overwrite", "--seed", "3"]) == 0
+    after = (tmp_path / "run" / "last.safetensors").read_bytes()
+    assert after != before["last.safetensors"]
+
+
+def test_model_outputs_must_match_the_classes_before_training(tmp_path, capsys):
+    y = _labels(40, k=7)
+    np.savez(tmp_path / "d.npz", x_train=_pixels(40, (6, 6), 1, y), y_train=y)
+    config = tmp_path / "net.json"
+    config.write_text(json.dumps({"layers": [{"type": "flatten"},
+                                             {"type": "linear", "out_features": 3}]}))
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(tmp_path / "d.npz"), "--config", str(config), "-q",
+                 "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert f"--config {config} ends in outputs of shape (3,)" in err and "7 classes" in err
+    assert not out.exists()
+
+
+def test_one_class_is_not_a_classification_problem(tmp_path, capsys):
+    write_image_folder(tmp_path / "d", n=12)
+    for extra in sorted((tmp_path / "d").iterdir())[1:]:
+        shutil.rmtree(extra)
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(tmp_path / "d"), "-q", "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "holds 1 class" in err and "at least 2" in err and err.count("\n") == 1
+    assert not out.exists()

@@ -173,7 +173,10 @@ def test_symlink_planted_in_the_run_folder_is_refused(tmp_path, outside, capsys,
     run.mkdir()
     (run / planted).symlink_to(outside / "precious.txt")
     before = _snapshot(outside)
-    assert main(TRAIN + ["--out", str(run)]) == 1
+    assert main(TRAIN + ["--out", str(run)]) == 1  # a folder that seems to hold a run
+    err = capsys.readouterr().err
+    assert "already holds a run" in err and err.count("\n") == 1, err
+    assert main(TRAIN + ["--out", str(run), "--overwrite"]) == 1  # and replacing it
     err = capsys.readouterr().err
     assert err.startswith("convolve: error: refusing to write") and err.count("\n") == 1, err
     assert str(run / planted) in err and "Traceback" not in err

@@ -109,6 +109,11 @@ def run_train(args, fit=None) -> int:
     else:
         model = _build(argparse.Namespace(**opts), res.x_train.shape[1:], res.num_classes)
     shape = tuple(model.spec["input_shape"])
+    _check_outputs(model, shape, res.num_classes, opts)
+    out = Path(args.out) if args.out else (Path(ckpt["path"]).parent if ckpt else Path(
+        "runs") / f"{_run_name(opts)}-{dcli.data_label(opts['data'])}")
+    if ckpt is None:
+        _check_fresh(out, getattr(args, "overwrite", False))
     loader, val, test, record = _data(res, shape, opts)
     dcli.announce(res, {"train": len(loader.dataset), "val": 0 if val is None else
                         len(val[1]), "test": len(res.y_test)}, args.quiet)
@@ -116,9 +121,6 @@ def run_train(args, fit=None) -> int:
     optimizer = make_optimizer(opts["optimizer"], model.parameters(), lr=opts["lr"], **kw)
     scheduler = _make_scheduler(opts["scheduler"], optimizer, opts["lr"], opts["epochs"],
                                 len(loader))
-    name = Path(opts["config"]).stem if opts["config"] else opts["model"]
-    out = Path(args.out) if args.out else (Path(ckpt["path"]).parent if ckpt else Path(
-        "runs") / f"{name}-{dcli.data_label(opts['data'])}")
     monitor = "val_loss" if val is not None else "loss"
     history = fit(model, loader, val, test=test, optimizer=optimizer, epochs=opts["epochs"],
                   batch_size=opts["batch_size"], scheduler=scheduler,
@@ -129,6 +131,29 @@ def run_train(args, fit=None) -> int:
     atomic_write(out / "history.json", history.to_json())
     print(_done_line(history, monitor, out))
     return 0 if history.stop_reason is None or "early stopping" in history.stop_reason else 1
+
+
+def _run_name(opts: dict) -> str:
+    return Path(opts["config"]).stem if opts["config"] else opts["model"]
+
+
+def _check_outputs(model, shape: tuple, classes: int, opts: dict) -> None:
+    """The model must end in one output per class (a dry run of one sample, no gradients)."""
+    from .models import output_shape
+
+    got = output_shape(model, shape)
+    if got != (classes,):
+        what = f"--config {opts['config']}" if opts["config"] else f"--model {opts['model']}"
+        raise CLIError(f"{what} ends in outputs of shape {got}, but the data has {classes} "
+                       f"classes: its last layer needs {classes} outputs")
+
+
+def _check_fresh(out: Path, overwrite: bool) -> None:
+    """A new run never overwrites another run's files silently."""
+    found = [f for f in RUN_FILES if (out / f).exists()]
+    if found and not overwrite:
+        raise CLIError(f"{out} already holds a run ({', '.join(found)}); pass --resume {out} "
+                       f"to continue it, --overwrite to replace it, or another --out")
 
 
 def _data(res, shape: tuple, opts: dict):

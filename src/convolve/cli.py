@@ -167,6 +167,9 @@ def train_command(p):
                         "then uses the training loss")
     p.add_argument("--out", help="run directory for checkpoints and logs "
                                  "(default runs/MODEL-DATA)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run already in --out (without it, a new run into a "
+                        "folder that holds one is refused)")
     p.add_argument("--resume", help="checkpoint file, or run directory (its last.safetensors), "
                                     "to continue from; its settings are reused: --epochs, --lr "
                                     "and --patience may change, other differing settings are "
@@ -414,11 +417,19 @@ def hidden_alias(p, flag: str, dest: str, **kw) -> None:
     p.add_argument(flag, dest=dest, help=argparse.SUPPRESS, default=argparse.SUPPRESS, **kw)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors (exit 2): ``convolve train: error: ... (see
+    `convolve train --help`)`` instead of the whole usage block first."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
     _load_plugins()
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="convolve", description="Train, evaluate and inspect convolutional networks.")
     parser.add_argument("--version", action="version", version=f"convolve {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -103,6 +103,11 @@ def resolve(data, *, image_size=None, channels=None, test_split: float = 0.2, se
     else:
         raw = formats.load_path(Path(name), size, channels)
     raw = formats.shaped(raw, size, channels, name)
+    found = np.unique(raw.y_train)
+    if len(found) < 2:
+        raise DataError(f"{name}: the training data holds {len(found)} class"
+                        f"{'' if len(found) == 1 else 'es'} ({', '.join(map(str, found))}); a "
+                        f"classifier needs at least 2 (e.g. one sub-folder of images per class)")
     res = _split(name, raw, test_split, seed)
     if limit is not None:
         res.x_train, res.y_train = _first(res.x_train, res.y_train, limit)
