@@ -408,3 +408,36 @@ def test_one_class_is_not_a_classification_problem(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "holds 1 class" in err and "at least 2" in err and err.count("\n") == 1
     assert not out.exists()
+
+
+def test_the_dashboard_names_the_classes_of_path_data(tmp_path, capsys):
+    """Class names of an image folder reach the dashboard (confusion-matrix labels), for a
+    finished run and for a live one."""
+    from convolve.live.dashboard_load import load_run
+
+    write_image_folder(tmp_path / "d", n=24)
+    out = tmp_path / "run"
+    argv = ["train", "--data", str(tmp_path / "d"), "--model", "mlp", "--epochs", "1", "-q"]
+    assert main(argv + ["--out", str(out)]) == 0
+    assert load_run(out).snapshot()["classes"] == sorted(CLASSES)
+    seen = {}
+
+    def watch(run_train):
+        from convolve.live import monitor
+
+        original = monitor.RunState.set
+
+        def spy(self, **fields):
+            if "classes" in fields:
+                seen["classes"] = fields["classes"]
+            return original(self, **fields)
+
+        monitor.RunState.set = spy
+        try:
+            return run_train()
+        finally:
+            monitor.RunState.set = original
+
+    assert watch(lambda: main(argv + ["--out", str(tmp_path / "live"), "--live",
+                                      "--live-linger", "0"])) == 0
+    assert seen["classes"] == sorted(CLASSES)

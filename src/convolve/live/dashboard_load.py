@@ -150,6 +150,9 @@ def _from_checkpoint(folder: Path, run: RunState, live: dict, notes: list,
     convs = images.conv_layers(model)
     if not run.layers:
         run.set(layers=[n for n, _ in images.param_layers(model)])
+        from .._data_cli import data_info
+
+        run.set(classes=data_info(ckpt).get("classes"))  # names for the confusion matrix
     if convs:
         run.set_pictures(filters=(convs[0][0], np.array(convs[0][1].weight.data)))
     else:

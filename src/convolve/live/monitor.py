@@ -243,6 +243,8 @@ def run_live(args, run_train, fit=None) -> int:
         monitor.val = val if isinstance(val, tuple) else None
         monitor.log_path = Path(log).parent / "live.jsonl" if log else None
         run.set(name=Path(log).parent.name if log else "convolve train")
+        classes = ((kw.get("extra") or {}).get("data") or {}).get("classes")
+        run.set(classes=[str(c) for c in classes] if isinstance(classes, list) else None)
         kw["callbacks"] = [*kw.get("callbacks", ()), monitor]
         return (fit or plain_fit)(model, train, val, **kw)
 
