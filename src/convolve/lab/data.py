@@ -46,7 +46,8 @@ def load(source: str, seed: int = 0, subset: int | None = None, image_size=None,
     info = {"name": Path(name).name if name not in NAMED else name, "source": origin,
             "train_size": len(split.y_train), "test_size": len(split.y_test),
             "sample_shape": list(split.x_train.shape[1:]), "num_classes": res.num_classes,
-            "subset": subset}
+            "subset": subset,
+            "classes": [str(c) for c in res.classes] if res.classes else None}
     return split, info
 
 

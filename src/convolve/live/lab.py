@@ -123,7 +123,7 @@ class LabState:
             models = [{"name": n, **self.meta[n], "ready": n in self.models,
                        "feature_maps": self.spatial[n]} for n in self.names]
         return {"data": dict(self.info), "input_shape": [c, h, w],
-                "classes": [str(k) for k in range(self.num_classes)],
+                "classes": self.info.get("classes") or [str(k) for k in range(self.num_classes)],
                 "test_count": len(self.y_test), "max_shift": self.max_shift,
                 "draw_box": h if h < 16 else round(h * 20 / 28), "models": models}
 
