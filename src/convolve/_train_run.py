@@ -265,6 +265,7 @@ def _flag(key: str) -> str:
 
 
 def _refuse(key: str, given, before) -> None:
+    before = "default (not given)" if before is None else before
     raise ResumeError(f"{_flag(key)} {given} differs from the resumed run's {before}: a resumed "
                       f"run keeps its {key.replace('_', ' ')} (start a new run to change it)")
 
