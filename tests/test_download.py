@@ -57,8 +57,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         for key, value in headers:
             self.send_header(key, value)
         self.end_headers()
-        self.wfile.write(body)
-        entry["sent"] += len(body)
+        entry["sent"] += len(body)  # before the write: the client may read the whole body
+        try:  # and check the log before this thread runs again
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            entry["sent"] -= len(body)
+            raise
 
     def _good(self, entry, rng):  # honours Range
         start = int(re.match(r"bytes=(\d+)-", rng)[1]) if rng else None
