@@ -213,7 +213,7 @@ def _done_line(history, monitor: str, out: Path) -> str:
         f"epoch {chosen['epoch']} chosen by {monitor}" + (
             f": val_loss {chosen['val_loss']:.4f} val_acc {chosen['val_accuracy']:.2%}"
             if chosen["val_loss"] is not None else f": loss {chosen['loss']:.4f}"))
-    return (f"done: {len(history)} epochs, {picked}; test (evaluated once): "
+    return (f"done: {len(history)} epoch{'' if len(history) == 1 else 's'}, {picked}; test (evaluated once): "
             f"test_loss {test['test_loss']:.4f} test_acc {test['test_accuracy']:.2%}; "
             f"checkpoints in {out}")
 

@@ -125,10 +125,13 @@ def _print_table(rows, root) -> None:
               f"{'yes' if r['available'] else 'no':<8}{r['source']}")
     print(f"\ndownloads (cache {root if root is not None else cache_dir()}; fetch with "
           f"`convolve datasets --download NAME`):")
-    print(f"{'name':<15}{'files':>6}{'bytes':>14}  {'state':<22}folder")
+    print(f"{'name':<15}{'files':>6}{'bytes':>14}  {'state':<28}folder")
     for r in rows:
         if "download" in r:
             info = r["download"]
             size = sum(f["size"] for f in info["files"])
-            print(f"{r['name']:<15}{len(info['files']):>6}{size:>14,}  {_state(r):<22}"
+            print(f"{r['name']:<15}{len(info['files']):>6}{size:>14,}  {_state(r):<27} "
                   f"{info['folder']}")
+            for f in info["files"]:  # name each damaged file: what --verify exits 1 for
+                if f["status"].startswith("wrong"):
+                    print(f"{'':<15}  {f['filename']}: {f['status']}")
